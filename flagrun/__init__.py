@@ -1,0 +1,52 @@
+"""flagrun: flags for training scripts, isolated recorded runs, and Cloud ML style tuning.
+
+Only the script-side API (``flags`` and friends) is imported eagerly, because
+this package is imported inside every training process. Everything else is
+loaded on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from flagrun.errors import FlagrunError
+from flagrun.flags import (
+    flag_boolean,
+    flag_integer,
+    flag_numeric,
+    flag_string,
+    flags,
+    run_dir,
+)
+
+__all__ = [
+    "FlagrunError",
+    "collect",
+    "flag_boolean",
+    "flag_integer",
+    "flag_numeric",
+    "flag_string",
+    "flags",
+    "log_metrics",
+    "run_dir",
+    "train",
+    "trials",
+    "tune",
+]
+
+# name -> module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "log_metrics": "flagrun.writer",
+    "train": "flagrun.runner",
+    "tune": "flagrun.tuner",
+    "trials": "flagrun.collect",
+    "collect": "flagrun.collect",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flagrun' has no attribute {name!r}")
+    return getattr(import_module(module), name)

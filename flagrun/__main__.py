@@ -1,0 +1,3 @@
+from flagrun.cli import main
+
+raise SystemExit(main())

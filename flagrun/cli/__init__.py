@@ -1,0 +1,55 @@
+"""The ``flagrun`` command: a thin argparse layer over the library.
+
+Each subcommand lives in ``flagrun/cli/<name>.py`` and defines
+``add_parser(subparsers)`` and ``run(args) -> int``. Command modules import
+the library lazily inside ``run`` so that ``flagrun --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from flagrun.errors import FlagrunError
+
+COMMANDS = ("train", "runs", "show", "logs", "tune", "trials", "collect", "jobs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flagrun",
+        description="Run training scripts with flags, isolated and recorded; tune them.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"flagrun.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"flagrun.cli.{name}":
+                raise
+            continue  # command not built yet
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"flagrun {version('flagrun')}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except FlagrunError as exc:
+        print(f"flagrun {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"flagrun {args.command}: interrupted", file=sys.stderr)
+        return 130
