@@ -6,6 +6,7 @@ loss after the rename) leaves either the old or the new content.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -24,7 +25,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_missing():
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
@@ -38,11 +39,3 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file written by :func:`write_json_atomic`."""
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-class _suppress_missing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        return exc_type is not None and issubclass(exc_type, FileNotFoundError)
