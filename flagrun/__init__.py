@@ -8,7 +8,6 @@ loaded on first use.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
 
 from flagrun.errors import FlagrunError
 from flagrun.flags import (
@@ -45,7 +44,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'flagrun' has no attribute {name!r}")

@@ -1,0 +1,492 @@
+"""One isolated run: a child process with its own run folder, process group and log.
+
+``start()`` writes run.json (RUNNING) before the child starts, so a run that
+never finishes is never mistaken for a finished one; ``RunHandle.wait()``
+finalizes it exactly once. ``train()`` is the library verb behind
+``flagrun train``. Knows nothing of Optuna.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from flagrun import store
+from flagrun._atomic import read_json
+from flagrun.errors import FlagError, RunError, UsageError
+
+STOP_GRACE_SECONDS = 5.0
+_FAILURE_TAIL_BYTES = 4096
+
+
+@dataclass
+class RunSpec:
+    """What to run and where; the tuner builds one per trial."""
+
+    script: Path
+    run_dir: Path
+    source_dir: Path
+    project_dir: Path
+    flags: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    label: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    echo: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+    source_hash: str | None = None
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    status: str
+    exit_code: int | None
+    signal: str | None
+    reason: str | None
+    duration: float
+    run_dir: Path
+
+
+def flag_args(flags: dict[str, Any]) -> list[str]:
+    """Flags as argv items ``--name=value``, one item each (values may start with ``-``)."""
+    return [f"--{name}={_format_value(value)}" for name, value in flags.items()]
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _git_info(project_dir: Path) -> dict[str, Any] | None:
+    """Commit and dirty flag of the project's git checkout, None when there is none."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    lines = out.stdout.splitlines()
+    commit = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), None)
+    dirty = any(not ln.startswith("#") for ln in lines)
+    return {"commit": None if commit == "(initial)" else commit, "dirty": dirty}
+
+
+def _script_in_snapshot(spec: RunSpec) -> Path:
+    script, source = Path(spec.script), Path(spec.source_dir)
+    if script.is_absolute() and script.is_relative_to(source):
+        return script
+    return source / script.name
+
+
+def _display_path(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base) if Path(path).is_relative_to(base) else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _initial_record(spec: RunSpec) -> dict[str, Any]:
+    args = flag_args(spec.flags)
+    argv = ["python", _display_path(spec.script, spec.project_dir), *args]
+    return {
+        "format": 1,
+        "id": spec.run_dir.name,
+        "status": store.RUNNING,
+        "reason": None,
+        "script": str(spec.script),
+        "label": spec.label,
+        "flags": dict(spec.flags),
+        "command": shlex.join(argv),
+        "argv": argv,
+        "start": _now(),
+        "end": None,
+        "duration": None,
+        "exit_code": None,
+        "signal": None,
+        "python": sys.version.split()[0],
+        "git": None,  # filled in while the child starts up
+        "source_hash": spec.source_hash,
+        "project_dir": str(spec.project_dir),
+        "runner": store.runner_identity(),
+        "child_pid": None,
+        "metrics": {},
+        **spec.extra,
+    }
+
+
+def _child_env(spec: RunSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONUNBUFFERED="1",
+        FLAGRUN_RUN_DIR=str(spec.run_dir),
+        FLAGRUN_PROJECT_DIR=str(spec.project_dir),
+    )
+    env.update(spec.env)
+    return env
+
+
+_libc: Any = None
+
+
+def _die_with_parent_hook() -> Any:
+    """A preexec_fn making the child get SIGKILL when its runner dies (Linux only)."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return None
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc
+
+    def hook() -> None:
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return hook
+
+
+def start(spec: RunSpec) -> RunHandle:
+    """Start the run without waiting; run.json says RUNNING before the child exists."""
+    spec.run_dir = Path(spec.run_dir)
+    record = _initial_record(spec)
+    store.write_run(spec.run_dir, record)
+    script = _script_in_snapshot(spec)
+    if not script.is_file():
+        raise RunError(f"script {script} is missing from the source snapshot")
+    cmd = [sys.executable, "-m", "flagrun._bootstrap", str(script), *flag_args(spec.flags)]
+    log = open(spec.run_dir / store.LOG_FILE, "ab", buffering=0)  # noqa: SIM115 (closed in wait)
+    out = subprocess.PIPE if spec.echo else log
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=spec.run_dir,
+            env=_child_env(spec),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509 (no threads at fork time matter)
+        )
+    except OSError as exc:
+        log.close()
+        record.update(status=store.FAILED, reason=f"cannot start: {exc}", end=_now())
+        store.write_run(spec.run_dir, record)
+        raise RunError(f"cannot start {script}: {exc}") from None
+    record["child_pid"] = proc.pid
+    record["git"] = _git_info(spec.project_dir)
+    store.write_run(spec.run_dir, record)
+    return RunHandle(spec, proc, record, log)
+
+
+class RunHandle:
+    """A started run: poll it, stop it, wait for it."""
+
+    def __init__(
+        self, spec: RunSpec, proc: subprocess.Popen[bytes], record: dict[str, Any], log: IO[bytes]
+    ) -> None:
+        self.spec = spec
+        self.run_dir = spec.run_dir
+        self.pid = proc.pid
+        self._proc = proc
+        self._record = record
+        self._log = log
+        self._started = time.monotonic()
+        self._stop: tuple[str, str] | None = None
+        self._kill_at: float | None = None
+        self._result: RunResult | None = None
+        self._pumps = [] if not spec.echo else self._start_pumps(proc)
+
+    def _start_pumps(self, proc: subprocess.Popen[bytes]) -> list[threading.Thread]:
+        lock = threading.Lock()
+        pairs = [(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)]
+        threads = [
+            threading.Thread(target=_pump, args=(src, dst, self._log, lock), daemon=True)
+            for src, dst in pairs
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def poll(self) -> int | None:
+        """The child's return code, or None while it runs; enforces the timeout and stop grace."""
+        code = self._proc.poll()
+        if code is not None:
+            return code
+        now = time.monotonic()
+        timeout = self.spec.timeout
+        if self._stop is None and timeout is not None and now - self._started > timeout:
+            self.stop(store.KILLED, f"timeout after {timeout:g} s")
+        elif self._kill_at is not None and now >= self._kill_at:
+            self._signal_group(signal.SIGKILL)
+            self._kill_at = None
+        return None
+
+    def stop(
+        self, status: str = "KILLED", reason: str = "", grace: float = STOP_GRACE_SECONDS
+    ) -> None:
+        """SIGTERM the run's process group now; SIGKILL it after ``grace`` s (done by poll/wait).
+
+        Returns at once. The run is recorded with ``status`` and ``reason`` unless
+        it had already exited on its own.
+        """
+        if self._proc.poll() is not None:
+            return
+        if self._stop is None:
+            self._stop = (status, reason or status.lower())
+        self._signal_group(signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        self._kill_at = time.monotonic() + grace if grace > 0 else None
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def wait(self) -> RunResult:
+        """Block until the run ends; finalize run.json exactly once and return the result."""
+        if self._result is not None:
+            return self._result
+        while self.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=self._next_wakeup())
+        if self._stop is not None:
+            self._signal_group(signal.SIGKILL)  # leave no stragglers in the group
+        for thread in self._pumps:
+            thread.join()
+        self._log.close()
+        self._result = self._finalize(self._proc.returncode)
+        return self._result
+
+    def _next_wakeup(self) -> float | None:
+        deadlines = [self._kill_at]
+        if self._stop is None and self.spec.timeout is not None:
+            deadlines.append(self._started + self.spec.timeout)
+        pending = [d for d in deadlines if d is not None]
+        if not pending:
+            return None
+        return max(0.01, min(pending) - time.monotonic() + 0.01)
+
+    def _finalize(self, code: int) -> RunResult:
+        duration = time.monotonic() - self._started
+        signame = _signal_name(-code) if code < 0 else None
+        if self._stop is not None:
+            status, reason = self._stop
+        elif code == 0:
+            status, reason = store.COMPLETED, None
+        else:
+            status, reason = store.FAILED, _failure_reason(code, signame, self.run_dir)
+        record = self._record
+        record.update(
+            status=status,
+            reason=reason,
+            end=_now(),
+            duration=round(duration, 3),
+            exit_code=code if code >= 0 else None,
+            signal=signame,
+        )
+        _merge_child_flags(record, self.run_dir)
+        _add_metrics(record, self.run_dir)
+        store.write_run(self.run_dir, record)
+        return RunResult(status, record["exit_code"], signame, reason, duration, self.run_dir)
+
+
+def _pump(src: IO[bytes], dst: IO[str], log: IO[bytes], lock: threading.Lock) -> None:
+    """Copy a child's pipe to our own stream as it comes, and to the log line by line.
+
+    Whole lines go to the log so that stdout and stderr do not interleave mid-line.
+    """
+    out = getattr(dst, "buffer", None)
+    fd = src.fileno()
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        pending += chunk
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
+        if cut:
+            with lock:
+                log.write(pending[:cut])
+            pending = pending[cut:]
+        _echo(chunk, dst, out)
+    if pending:
+        with lock:
+            log.write(pending)
+    src.close()
+
+
+def _echo(chunk: bytes, dst: IO[str], out: IO[bytes] | None) -> None:
+    try:
+        if out is not None:
+            out.write(chunk)
+            out.flush()
+        else:
+            dst.write(chunk.decode(errors="replace"))
+            dst.flush()
+    except (OSError, ValueError):
+        pass  # our terminal went away; keep logging
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _failure_reason(code: int, signame: str | None, run_dir: Path) -> str:
+    """``exit code 1: ValueError: boom`` from the last line of the log when it names an error."""
+    base = f"killed by {signame}" if signame else f"exit code {code}"
+    try:
+        with open(run_dir / store.LOG_FILE, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - _FAILURE_TAIL_BYTES))
+            tail = handle.read().decode(errors="replace")
+    except OSError:
+        return base
+    lines = [ln for ln in tail.splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else ""
+    head = last.split(":", 1)[0]
+    if head.replace(".", "").isidentifier() and head.endswith(("Error", "Exception", "Exit")):
+        return f"{base}: {last[:300]}"
+    return base
+
+
+def _merge_child_flags(record: dict[str, Any], run_dir: Path) -> None:
+    """Take the resolved flags the child wrote to ``flags.json`` (when it did)."""
+    try:
+        data = read_json(run_dir / "flags.json")
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and isinstance(data.get("flags"), dict):
+        record["flags"] = data["flags"]
+        for key in ("declared", "sources"):
+            if key in data:
+                record[f"flag_{key}"] = data[key]
+
+
+def _add_metrics(record: dict[str, Any], run_dir: Path) -> None:
+    try:
+        from flagrun import metrics
+
+        record["metrics"] = metrics.summarize(run_dir)
+    except Exception as exc:  # noqa: BLE001 (a metrics problem must not lose the run record)
+        record["metrics"] = {}
+        record["metrics_error"] = f"{type(exc).__name__}: {exc}"
+
+
+# -- the library verb -------------------------------------------------------------------------
+
+
+def train(
+    script: str | os.PathLike[str],
+    flags: dict[str, Any] | None = None,
+    *,
+    flags_file: str | os.PathLike[str] | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+    timeout: float | None = None,
+    label: str | None = None,
+    echo: bool = True,
+) -> RunResult:
+    """Run ``script`` once with ``flags``, isolated in a new folder under ``runs_dir``.
+
+    Flags are checked against the script's declarations before anything is
+    created. On Ctrl-C the run is stopped and recorded KILLED, then
+    KeyboardInterrupt is raised again.
+    """
+    script_path = Path(script).absolute()
+    if not script_path.is_file():
+        raise UsageError(f"no such script: {script}", hint="give the path of a Python file")
+    values = check_flags(script_path, _merged_flags(flags, flags_file))
+    runs = Path(runs_dir).absolute()
+    run_dir = store.new_run_dir(runs)
+    source = run_dir / store.SOURCE_DIR
+    source_hash = store.snapshot_source(script_path.parent, source, exclude=[runs])
+    spec = RunSpec(
+        script=script_path,
+        run_dir=run_dir,
+        source_dir=source,
+        project_dir=Path.cwd(),
+        flags=values,
+        timeout=timeout,
+        label=label,
+        echo=echo,
+        source_hash=source_hash,
+    )
+    handle = start(spec)
+    try:
+        return handle.wait()
+    except KeyboardInterrupt:
+        handle.stop(store.KILLED, "interrupted (Ctrl-C)")
+        _wait_through_interrupts(handle)
+        raise
+
+
+def _wait_through_interrupts(handle: RunHandle) -> RunResult:
+    while True:
+        try:
+            return handle.wait()
+        except KeyboardInterrupt:
+            handle.stop(store.KILLED, grace=0)  # a second Ctrl-C: kill now
+
+
+def _merged_flags(
+    flags: dict[str, Any] | None, flags_file: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    if flags_file is not None:
+        from flagrun import flags as flags_module
+
+        merged.update(flags_module.read_flags_file(Path(flags_file)))
+    merged.update(flags or {})
+    return merged
+
+
+def check_flags(script: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Coerce ``values`` against the flags ``script`` declares; FlagError for unknown or bad ones.
+
+    A script that declares no flags (argparse, sys.argv) gets its values unchecked.
+    """
+    try:
+        from flagrun import introspect
+        from flagrun.flags import coerce
+    except ImportError:  # the flags API is not there: nothing to check against
+        return dict(values)
+    declared = introspect.declared_flags(script)
+    if not declared:
+        return dict(values)
+    checked = {}
+    for name, raw in values.items():
+        flag = declared.get(name)
+        if flag is None:
+            if getattr(declared, "complete", True):
+                raise _unknown_flag(script, name, list(declared))
+            checked[name] = raw
+            continue
+        checked[name] = coerce(flag, raw)
+    return checked
+
+
+def _unknown_flag(script: Path, name: str, known: list[str]) -> FlagError:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"declared flags: {', '.join(known)}"
+    return FlagError(f"flag {name!r} is not declared by {script.name}", hint=hint)

@@ -1,0 +1,324 @@
+"""The runs/ folder: run ids, run.json records, listing, liveness, source snapshots.
+
+A run lives in ``<runs>/<run-id>/``::
+
+    run.json      the record (status, flags, command, timings, metrics...), written atomically
+    output.log    everything the script printed
+    source/       the source snapshot the script ran from
+    logs/ ...     whatever the script wrote (cwd is the run folder)
+
+Stdlib only: the CLI's listing commands must stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from flagrun._atomic import read_json, write_json_atomic
+from flagrun.errors import StoreError, UsageError
+
+RUN_FILE = "run.json"
+LOG_FILE = "output.log"
+SOURCE_DIR = "source"
+JOB_FILE = "job.json"
+TRIALS_DIR = "trials"
+
+RUNNING, COMPLETED, FAILED, KILLED, CRASHED = "RUNNING", "COMPLETED", "FAILED", "KILLED", "CRASHED"
+
+# Snapshot limits: code and small text files are copied, anything else is linked.
+SNAPSHOT_SUFFIXES = frozenset(
+    {".py", ".pyi", ".r", ".txt", ".md", ".rst", ".yml", ".yaml", ".json"}
+    | {".toml", ".cfg", ".ini", ".sh", ".csv", ".tsv"}
+)
+MAX_FILE_BYTES = 1 << 20
+MAX_TOTAL_BYTES = 32 << 20
+MAX_FILES = 2000
+SKIP_DIRS = frozenset({"runs", "__pycache__", "node_modules", "venv", "env", "site-packages"})
+
+_ID_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)(?:-(\d+))?$")
+
+
+# -- ids and records --------------------------------------------------------------------------
+
+
+def new_run_dir(parent: Path) -> Path:
+    """Create ``parent/<id>`` with a UTC timestamp id, suffixed ``-2``, ``-3``... when taken.
+
+    ``mkdir`` is exclusive, so two processes starting in the same second get
+    different folders.
+    """
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
+    for n in range(1, 10_000):
+        path = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise StoreError(f"cannot find a free run id for {stamp} in {parent}")
+
+
+def write_run(run_dir: Path, record: dict[str, Any]) -> None:
+    """Replace ``run_dir/run.json`` atomically."""
+    write_json_atomic(Path(run_dir) / RUN_FILE, record)
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Read ``run_dir/run.json``; a missing or unreadable record is a StoreError."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        raise StoreError(f"{run_dir} is not a run (no {RUN_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}", hint="the record is damaged") from None
+    if not isinstance(record, dict):
+        raise StoreError(f"cannot read {path}: not a JSON object")
+    return record
+
+
+def _id_key(run_id: str) -> tuple[str, int]:
+    match = _ID_RE.match(run_id)
+    if not match:
+        return (run_id, 0)
+    return (match.group(1), int(match.group(2) or 1))
+
+
+def list_runs(runs_dir: Path, *, include_trials: bool = False) -> list[dict[str, Any]]:
+    """Every readable run under ``runs_dir``, newest first.
+
+    Each record gets a ``path`` key (the run folder). Job folders (``job.json``)
+    are skipped; with ``include_trials`` their trial runs are listed too, with
+    ids like ``<job-id>/trials/<n>``.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found: list[tuple[tuple[str, int], dict[str, Any]]] = []
+    for entry in runs_dir.iterdir():
+        if (entry / RUN_FILE).is_file():
+            record = _try_read(entry)
+            if record is not None:
+                record["id"] = entry.name
+                found.append(((*_id_key(entry.name), 0), record))
+        elif include_trials and (entry / JOB_FILE).is_file():
+            found.extend(_trial_records(entry))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return [record for _, record in found]
+
+
+def _trial_records(job_dir: Path) -> list[tuple[Any, dict[str, Any]]]:
+    trials = job_dir / TRIALS_DIR
+    if not trials.is_dir():
+        return []
+    out = []
+    for entry in trials.iterdir():
+        record = _try_read(entry) if entry.name.isdigit() else None
+        if record is not None:
+            record["id"] = f"{job_dir.name}/{TRIALS_DIR}/{entry.name}"
+            out.append(((*_id_key(job_dir.name), int(entry.name)), record))
+    return out
+
+
+def _try_read(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        record = read_run(run_dir)
+    except StoreError:
+        return None
+    record["path"] = str(run_dir)
+    return record
+
+
+def resolve_run(runs_dir: Path, ref: str) -> Path:
+    """The run folder ``ref`` names: ``latest``, an id, a unique id prefix, or ``<job>/trials/<n>``.
+
+    Refuses paths that leave ``runs_dir`` (``..``, absolute paths, symlinks).
+    """
+    runs_dir = Path(runs_dir)
+    if ref == "latest":
+        runs = list_runs(runs_dir)
+        if not runs:
+            raise UsageError(f"no runs in {runs_dir}", hint="start one with `flagrun train`")
+        return Path(runs[0]["path"])
+    if not ref or os.path.isabs(ref) or ".." in Path(ref).parts:
+        raise UsageError(f"{ref!r} is not a run id", hint="give an id from `flagrun runs`")
+    candidate = runs_dir / ref
+    if not (candidate / RUN_FILE).is_file():
+        candidate = _by_prefix(runs_dir, ref)
+    root = runs_dir.resolve()
+    if not candidate.resolve().is_relative_to(root):
+        raise UsageError(f"run {ref!r} points outside {runs_dir}", hint="give a run id")
+    return candidate
+
+
+def _by_prefix(runs_dir: Path, ref: str) -> Path:
+    runs = list_runs(runs_dir)
+    matches = [r for r in runs if r["id"].startswith(ref) and "/" not in ref]
+    if len(matches) == 1:
+        return Path(matches[0]["path"])
+    recent = ", ".join(r["id"] for r in runs[:5]) or "none"
+    if len(matches) > 1:
+        raise UsageError(f"run id {ref!r} is ambiguous in {runs_dir}", hint="give the full id")
+    raise UsageError(f"no run {ref!r} in {runs_dir}", hint=f"most recent runs: {recent}")
+
+
+# -- liveness ---------------------------------------------------------------------------------
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields and fields[0] in ("Z", "X"):  # zombie or dead: gone for our purposes
+        return None
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def runner_identity(pid: int | None = None) -> dict[str, Any]:
+    """``{"pid", "start_time", "host"}`` of a process (default: this one) for liveness checks."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "start_time": process_start_time(pid), "host": _hostname()}
+
+
+def _hostname() -> str:
+    return os.uname().nodename  # what socket.gethostname() returns, without importing socket
+
+
+def is_alive(identity: dict[str, Any]) -> bool:
+    """Whether the process ``identity`` describes still runs; True when it is on another host."""
+    if identity.get("host") != _hostname():
+        return True  # cannot know; do not call a remote run crashed
+    pid = identity.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    start = process_start_time(pid)
+    if start is None:
+        if os.path.isdir("/proc/self"):
+            return False
+        return _pid_exists(pid)
+    recorded = identity.get("start_time")
+    return recorded is None or recorded == start
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_status(record: dict[str, Any]) -> str:
+    """The record's status, except CRASHED for a RUNNING run whose runner is gone."""
+    status = str(record.get("status", "UNKNOWN"))
+    runner = record.get("runner")
+    if status == RUNNING and isinstance(runner, dict) and not is_alive(runner):
+        return CRASHED
+    return status
+
+
+# -- source snapshots -------------------------------------------------------------------------
+
+
+def snapshot_source(src_dir: Path, dest: Path, exclude: Iterable[Path] = ()) -> str:
+    """Copy the code in ``src_dir`` to ``dest``; link what is not copied; return a content hash.
+
+    A top-level file is copied when it is small code or text, and a top-level
+    folder when everything in it is; every other top-level entry (data folders,
+    big files) becomes a symlink to the original, so a script that reads files
+    next to itself still finds them. Never taken: hidden entries, ``runs``,
+    ``__pycache__``, virtual environments, folders holding runs, ``exclude``
+    and ``dest`` itself. The hash is sha256 over relative paths and bytes.
+    """
+    src_dir, dest = Path(src_dir).absolute(), Path(dest).absolute()
+    skip = {Path(p).absolute() for p in exclude} | {dest}
+    dest.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    budget = [MAX_TOTAL_BYTES, MAX_FILES]
+    for entry in sorted(src_dir.iterdir()):
+        if _skipped(entry, skip):
+            continue
+        files = _copyable(entry, budget)
+        if files is None:
+            os.symlink(entry, dest / entry.name, target_is_directory=entry.is_dir())
+            digest.update(f"link {entry.name} -> {entry}\0".encode())
+            continue
+        for path in files:
+            rel = path.relative_to(src_dir)
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            digest.update(f"file {rel.as_posix()}\0".encode())
+            digest.update(target.read_bytes())
+    return digest.hexdigest()
+
+
+def _skipped(entry: Path, skip: set[Path]) -> bool:
+    name = entry.name
+    if name.startswith(".") or name in SKIP_DIRS or name.endswith(".egg-info"):
+        return True
+    if any(entry == s or s.is_relative_to(entry) for s in skip):
+        return True
+    if entry.is_dir() and not entry.is_symlink():
+        return (entry / "pyvenv.cfg").exists() or _holds_runs(entry)
+    return False
+
+
+def _holds_runs(folder: Path) -> bool:
+    try:
+        children = list(os.scandir(folder))
+    except OSError:
+        return False
+    return any(
+        c.is_dir()
+        and (
+            os.path.exists(os.path.join(c.path, RUN_FILE))
+            or os.path.exists(os.path.join(c.path, JOB_FILE))
+        )
+        for c in children[:200]
+    )
+
+
+def _copyable(entry: Path, budget: list[int]) -> list[Path] | None:
+    """The files to copy for a top-level entry, or None to link it instead."""
+    if entry.is_symlink():
+        return None
+    if entry.is_file():
+        files = [entry]
+    elif entry.is_dir():
+        files = []
+        for root, dirs, names in os.walk(entry):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+            files.extend(Path(root, n) for n in sorted(names) if not n.startswith("."))
+            if len(files) > budget[1]:
+                return None
+    else:
+        return None
+    sizes = []
+    for path in files:
+        if path.suffix.lower() not in SNAPSHOT_SUFFIXES or path.is_symlink():
+            return None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None
+        sizes.append(size)
+    if sum(sizes) > budget[0] or len(files) > budget[1]:
+        return None
+    budget[0] -= sum(sizes)
+    budget[1] -= len(files)
+    return files

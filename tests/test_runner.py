@@ -1,0 +1,241 @@
+"""The runner: real child processes in tmp folders, stopped and killed for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flagrun import runner, store
+
+DATA = Path(__file__).parent / "data" / "runner"
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def gone(pid: int) -> bool:
+    return store.process_start_time(pid) is None
+
+
+def project(tmp_path: Path, *scripts: str) -> Path:
+    """A project folder holding copies of the fixture scripts."""
+    folder = tmp_path / "project"
+    folder.mkdir(exist_ok=True)
+    for name in scripts:
+        shutil.copy(DATA / name, folder / name)
+    return folder
+
+
+def make_spec(tmp_path: Path, script: str, **kwargs) -> runner.RunSpec:
+    folder = project(tmp_path, script)
+    run_dir = store.new_run_dir(tmp_path / "runs")
+    source = run_dir / store.SOURCE_DIR
+    digest = store.snapshot_source(folder, source, exclude=[tmp_path / "runs"])
+    return runner.RunSpec(
+        script=folder / script,
+        run_dir=run_dir,
+        source_dir=source,
+        project_dir=folder,
+        source_hash=digest,
+        echo=False,
+        **kwargs,
+    )
+
+
+def flagrun_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flagrun", *args]
+
+
+def test_completed_run_is_recorded(tmp_path):
+    spec = make_spec(tmp_path, "echo_args.py", flags={"units": 64, "drop": True}, label="first")
+    spec.env = {"FLAGRUN_TEST_EXTRA": "yes"}
+    spec.extra = {"job": "j1"}
+    result = runner.start(spec).wait()
+    assert result.status == "COMPLETED" and result.exit_code == 0 and result.signal is None
+    record = store.read_run(spec.run_dir)
+    assert record["format"] == 1 and record["status"] == "COMPLETED"
+    assert record["command"] == "python echo_args.py --units=64 --drop=true"
+    assert record["argv"] == ["python", "echo_args.py", "--units=64", "--drop=true"]
+    assert record["label"] == "first" and record["job"] == "j1"
+    assert record["source_hash"] == spec.source_hash
+    assert record["runner"]["pid"] == os.getpid() and record["child_pid"] > 0
+    assert record["end"] and record["duration"] >= 0
+    info = json.loads((spec.run_dir / "args.json").read_text())
+    assert info["argv"] == ["--units=64", "--drop=true"]
+    assert info["cwd"] == str(spec.run_dir)
+    assert Path(info["file"]) == spec.source_dir / "echo_args.py"
+    assert Path(info["path0"]) == spec.source_dir
+    assert info["run_dir"] == str(spec.run_dir) and info["project_dir"] == str(spec.project_dir)
+    assert info["unbuffered"] == "1" and info["extra"] == "yes"
+    assert "echo_args done" in (spec.run_dir / store.LOG_FILE).read_text()
+
+
+def test_values_starting_with_dash_arrive_intact(tmp_path):
+    spec = make_spec(tmp_path, "echo_args.py", flags={"lr": "-1e-3", "name": "--x y"})
+    runner.start(spec).wait()
+    info = json.loads((spec.run_dir / "args.json").read_text())
+    assert info["argv"] == ["--lr=-1e-3", "--name=--x y"]
+
+
+def test_failure_records_exit_code_and_error_line(tmp_path):
+    spec = make_spec(tmp_path, "exit_with.py", flags={"raise": "boom"})
+    result = runner.start(spec).wait()
+    assert result.status == "FAILED" and result.exit_code == 1
+    assert result.reason == "exit code 1: ValueError: boom"
+    assert store.read_run(spec.run_dir)["reason"] == result.reason
+
+
+def test_exit_code_is_kept(tmp_path):
+    result = runner.start(make_spec(tmp_path, "exit_with.py", flags={"code": 7})).wait()
+    assert (result.status, result.exit_code, result.reason) == ("FAILED", 7, "exit code 7")
+
+
+def test_timeout_kills_the_group(tmp_path):
+    spec = make_spec(tmp_path, "sleeper.py", timeout=0.5)
+    handle = runner.start(spec)
+    result = handle.wait()
+    assert result.status == "KILLED" and result.reason == "timeout after 0.5 s"
+    assert result.signal == "SIGTERM" and result.exit_code is None
+    assert gone(handle.pid)
+    assert store.read_run(spec.run_dir)["status"] == "KILLED"
+
+
+def test_stop_records_the_given_status(tmp_path):
+    spec = make_spec(tmp_path, "sleeper.py")
+    handle = runner.start(spec)
+    assert wait_until(lambda: "ready" in (spec.run_dir / store.LOG_FILE).read_text())
+    assert handle.poll() is None
+    handle.stop("PRUNED", "pruned at step 3", grace=0.5)
+    result = handle.wait()
+    assert (result.status, result.reason) == ("PRUNED", "pruned at step 3")
+    assert handle.wait() is result  # finalized once
+    assert store.read_run(spec.run_dir)["status"] == "PRUNED"
+    assert gone(handle.pid)
+
+
+def test_stop_escalates_to_sigkill(tmp_path):
+    folder = project(tmp_path)
+    (folder / "stubborn.py").write_text(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    run_dir = store.new_run_dir(tmp_path / "runs")
+    spec = runner.RunSpec(folder / "stubborn.py", run_dir, folder, folder, echo=False)
+    handle = runner.start(spec)
+    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    handle.stop(grace=0.3)
+    result = handle.wait()
+    assert result.status == "KILLED" and result.signal == "SIGKILL"
+
+
+def test_child_flags_json_is_merged(tmp_path):
+    spec = make_spec(tmp_path, "writes_flags_json.py", flags={"units": "64"})
+    runner.start(spec).wait()
+    record = store.read_run(spec.run_dir)
+    assert record["flags"] == {"units": 64, "lr": 0.1}
+    assert record["flag_sources"] == {"units": "argv"}
+
+
+def test_running_record_exists_before_the_child_finishes(tmp_path):
+    spec = make_spec(tmp_path, "sleeper.py")
+    handle = runner.start(spec)
+    record = store.read_run(spec.run_dir)
+    assert record["status"] == "RUNNING" and record["child_pid"] == handle.pid
+    assert store.effective_status(record) == "RUNNING"
+    handle.stop(grace=0.2)
+    handle.wait()
+
+
+def test_missing_script_is_a_user_error(tmp_path):
+    with pytest.raises(Exception) as info:
+        runner.train(tmp_path / "nope.py", runs_dir=tmp_path / "runs")
+    assert "no such script" in str(info.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_two_concurrent_runs_are_isolated(tmp_path):
+    folder = project(tmp_path, "write_same.py")
+    procs = [
+        subprocess.Popen(
+            flagrun_cmd("train", "write_same.py", f"tag={tag}"),
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for tag in ("a", "b")
+    ]
+    assert [p.wait(timeout=30) for p in procs] == [0, 0]
+    runs = store.list_runs(folder / "runs")
+    assert sorted((Path(r["path"]) / "out.txt").read_text() for r in runs) == ["a", "b"]
+    assert len({r["id"] for r in runs}) == 2
+    assert not (folder / "out.txt").exists()
+
+
+def test_script_reads_data_beside_itself_and_in_the_launch_folder(tmp_path):
+    folder = project(tmp_path, "reads_data.py")
+    (folder / "data").mkdir()
+    (folder / "data" / "beside.bin").write_bytes(b"\0" * 10)
+    (folder / "launch.txt").write_text("here\n")
+    done = subprocess.run(
+        flagrun_cmd("train", "reads_data.py"), cwd=folder, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "beside 10 launch here" in done.stdout
+
+
+def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, dict]:
+    proc = subprocess.Popen(
+        flagrun_cmd("train", "sleeper.py", *args),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    runs = folder / "runs"
+    assert wait_until(lambda: any(runs.glob("*/output.log")))
+    run_dir = next(runs.glob("*/output.log")).parent
+    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    return proc, run_dir, store.read_run(run_dir)
+
+
+def test_ctrl_c_kills_the_run(tmp_path):
+    folder = project(tmp_path, "sleeper.py")
+    proc, run_dir, record = start_train(folder)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 130
+    record = store.read_run(run_dir)
+    assert record["status"] == "KILLED" and "interrupted" in record["reason"]
+    assert gone(record["child_pid"])
+
+
+def test_cli_timeout_kills_the_run(tmp_path):
+    folder = project(tmp_path, "sleeper.py")
+    proc, run_dir, record = start_train(folder, "--timeout", "1")
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    record = store.read_run(run_dir)
+    assert record["status"] == "KILLED" and record["reason"] == "timeout after 1 s"
+    assert gone(record["child_pid"])
+
+
+def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
+    folder = project(tmp_path, "sleeper.py")
+    proc, run_dir, record = start_train(folder)
+    proc.kill()
+    proc.wait(timeout=10)
+    record = store.read_run(run_dir)
+    assert record["status"] == "RUNNING"
+    assert store.effective_status(record) == "CRASHED"
+    assert wait_until(lambda: gone(record["child_pid"]))
