@@ -17,6 +17,8 @@ from rich.text import Text
 
 STATUS_STYLES = {
     "COMPLETED": "green",
+    "COMPLETE": "green",
+    "INTERRUPTED": "yellow",
     "RUNNING": "cyan",
     "FAILED": "red",
     "CRASHED": "red",
@@ -185,4 +187,27 @@ def print_tags(scalars: Mapping[str, Any]) -> None:
         step = getattr(last, "step", None) if last is not None else None
         value = getattr(last, "value", None) if last is not None else None
         table.add_row(tag, str(len(series)), format_value(step), format_value(value))
+    out.print(table)
+
+
+def print_records(
+    columns: list[str], rows: list[list[Any]], *, fmt: str = "table", title: str | None = None
+) -> None:
+    """A generic listing (trials, jobs) as a rich table or as CSV."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        return
+    out = console()
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(
+                status_text(value) if value in STATUS_STYLES else format_value(value)
+                for value in row
+            )
+        )
     out.print(table)

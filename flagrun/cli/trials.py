@@ -1,0 +1,44 @@
+"""`flagrun trials`: a job's trials, best first (cloudml's job_trials)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("trials", help="list a job's trials, best first")
+    parser.add_argument("job", nargs="?", help="job id (default: latest)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flagrun.collect import trials
+    from flagrun.display import print_records
+
+    table = trials(args.job, runs_dir=args.runs_dir)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(table.to_dict(), indent=2))
+        return 0
+    columns = ["finalMetric.objectiveValue", "finalMetric.trainingStep"]
+    columns += [f"hyperparameters.{name}" for name in table.params]
+    columns += ["trialId", "state", "duration"]
+    rows = []
+    for row in table.trials:
+        flags = row.get("hyperparameters", {})
+        duration = row.get("duration")
+        rows.append(
+            [row.get("objectiveValue"), row.get("trainingStep")]
+            + [flags.get(name) for name in table.params]
+            + [row["trialId"], row["state"], None if duration is None else round(duration, 1)]
+        )
+    title = (
+        f"job {table.job} ({table.state}): {table.goal} {table.metric}, "
+        f"{len(table.trials)}/{table.max_trials} trials"
+    )
+    print_records(columns, rows, fmt=args.format, title=title)
+    return 0

@@ -1,0 +1,73 @@
+"""`flagrun tune`: run a Cloud ML style tuning job (or resume one)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flagrun.errors import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "tune",
+        help="tune a script's flags from a Cloud ML tuning YAML",
+        description="Run trials of SCRIPT with flag values chosen by Optuna, several at once.",
+    )
+    parser.add_argument("script", nargs="?", type=Path, help="training script (see YAML script:)")
+    parser.add_argument("--config", type=Path, help="tuning YAML (Cloud ML Engine format)")
+    parser.add_argument("--max-trials", type=int, help="override maxTrials")
+    parser.add_argument("--parallel", type=int, help="override maxParallelTrials")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
+    parser.add_argument("--resume", metavar="JOB", help="continue a job (an id or 'latest')")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        metavar="NAME=V1,V2",
+        help="grid over flag values without a YAML (repeatable), like tfruns' tuning_run",
+    )
+    parser.add_argument("--sample", type=float, help="with --grid: run this fraction of the grid")
+    parser.add_argument("--metric", help="metric tag (overrides hyperparameterMetricTag)")
+    parser.add_argument("--goal", choices=["maximize", "minimize"], help="overrides goal")
+    parser.add_argument(
+        "--gpus", help="GPU indices for trials, e.g. 0,1 (default: all nvidia-smi lists; 'none')"
+    )
+    parser.add_argument(
+        "--progress", choices=["auto", "live", "plain", "quiet"], default="auto", help="display"
+    )
+    parser.set_defaults(handler=run)
+
+
+def parse_grid(items: list[str] | None) -> dict[str, list[str]] | None:
+    """``["dropout1=0.2,0.3", "units=64"]`` -> ``{"dropout1": ["0.2", "0.3"], "units": ["64"]}``."""
+    if not items:
+        return None
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise UsageError(
+                f"--grid {item!r} is not NAME=V1,V2,...", hint="e.g. --grid units=64,128"
+            )
+        grid[name.strip()] = [value.strip() for value in values.split(",")]
+    return grid
+
+
+def run(args: argparse.Namespace) -> int:
+    from flagrun.tuner import tune
+
+    result = tune(
+        args.script,
+        args.config,
+        max_trials=args.max_trials,
+        parallel=args.parallel,
+        runs_dir=args.runs_dir,
+        resume=args.resume,
+        grid=parse_grid(args.grid),
+        sample=args.sample,
+        metric=args.metric,
+        goal=args.goal,
+        gpus=args.gpus,
+        progress=args.progress,
+    )
+    return result.exit_code

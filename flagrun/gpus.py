@@ -1,0 +1,79 @@
+"""GPU slots: give each running trial its own ``CUDA_VISIBLE_DEVICES``.
+
+With no GPU nothing changes: trials get no ``CUDA_VISIBLE_DEVICES`` at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+
+from flagrun.errors import UsageError
+
+
+def detect_gpus() -> list[str]:
+    """Indices of the GPUs ``nvidia-smi -L`` lists; empty when there is none."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(listing)
+
+
+def parse_nvidia_smi(listing: str) -> list[str]:
+    """Parse ``nvidia-smi -L`` lines like ``GPU 0: NVIDIA H100 (UUID: ...)``."""
+    devices = []
+    for line in listing.splitlines():
+        head, _, _ = line.partition(":")
+        words = head.split()
+        if len(words) == 2 and words[0] == "GPU" and words[1].isdigit():
+            devices.append(words[1])
+    return devices
+
+
+def parse_gpus(option: str | None) -> list[str]:
+    """``--gpus``: None = every detected GPU, ``none`` = no assignment, ``0,1`` = those."""
+    if option is None:
+        return detect_gpus()
+    if option.strip().lower() in ("", "none"):
+        return []
+    devices = [item.strip() for item in option.split(",")]
+    if not all(device.isdigit() for device in devices):
+        raise UsageError(
+            f"--gpus {option!r} is not a list of GPU indices", hint="write it like --gpus 0,1"
+        )
+    return devices
+
+
+class GpuPool:
+    """Hands out the least-loaded GPU to each trial that starts.
+
+    With more parallel trials than GPUs, trials share GPUs as evenly as possible.
+    """
+
+    def __init__(self, devices: list[str]) -> None:
+        self.devices = list(devices)
+        self._load: Counter[str] = Counter({device: 0 for device in self.devices})
+
+    def acquire(self) -> str | None:
+        """The GPU for a starting trial, or None when there are no GPUs."""
+        if not self.devices:
+            return None
+        device = min(self.devices, key=lambda name: (self._load[name], self.devices.index(name)))
+        self._load[device] += 1
+        return device
+
+    def release(self, device: str | None) -> None:
+        """Give back the GPU of a finished trial."""
+        if device is not None:
+            self._load[device] -= 1
+
+    @staticmethod
+    def env(device: str | None) -> dict[str, str]:
+        """The environment a trial on ``device`` gets."""
+        return {} if device is None else {"CUDA_VISIBLE_DEVICES": device}

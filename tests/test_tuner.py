@@ -1,0 +1,328 @@
+"""End-to-end tuning jobs: real `flagrun tune` processes, real trial subprocesses,
+real TensorBoard event files, real Optuna journal storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+TRAIN = textwrap.dedent(
+    """
+    import os, sys, time
+    from flagrun import flags, flag_integer, flag_numeric, flag_string, log_metrics
+
+    FLAGS = flags(
+        flag_numeric("x", 0.5),
+        flag_integer("epochs", 3),
+        flag_numeric("sleep", 0.0),
+        flag_string("mode", "ok"),
+    )
+    if FLAGS.mode == "fail":
+        sys.exit(3)
+    with open("out.txt", "w") as f:  # relative output: must land in the trial's own dir
+        f.write(repr(FLAGS.x))
+    with open(os.path.join(os.environ["FLAGRUN_PROJECT_DIR"], "pids.txt"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    for epoch in range(FLAGS.epochs):
+        time.sleep(FLAGS.sleep)
+        # best at x = 0.3; improves with epochs
+        log_metrics({"val_acc": 1.0 - (FLAGS.x - 0.3) ** 2 - 0.1 / (epoch + 1)}, step=epoch)
+    """
+)
+
+
+def tuning_yaml(**overrides: object) -> str:
+    hyper = {
+        "goal": "MAXIMIZE",
+        "hyperparameterMetricTag": "val_acc",
+        "maxTrials": 8,
+        "maxParallelTrials": 2,
+        "params": [
+            {
+                "parameterName": "x",
+                "type": "DOUBLE",
+                "minValue": 0.0,
+                "maxValue": 1.0,
+                "scaleType": "UNIT_LINEAR_SCALE",
+            }
+        ],
+    }
+    hyper.update(overrides)
+    return json.dumps({"trainingInput": {"scaleTier": "BASIC", "hyperparameters": hyper}})
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text(TRAIN)
+    (tmp_path / "tuning.yml").write_text(tuning_yaml())
+    return tmp_path
+
+
+def flagrun(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flagrun", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def trials_json(project: Path, job: str = "latest") -> dict:
+    done = flagrun(project, "trials", job, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def only_job(project: Path) -> Path:
+    jobs = [path for path in (project / "runs").iterdir() if (path / "job.json").exists()]
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def test_parallel_job_finishes_best_first_with_isolated_outputs(project: Path) -> None:
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "scaleTier" in done.stdout + done.stderr  # cloud-only field reported as ignored
+
+    table = trials_json(project)
+    assert table["goal"] == "MAXIMIZE" and table["metric"] == "val_acc"
+    trials = table["trials"]
+    assert len(trials) == 8
+    assert sorted(t["trialId"] for t in trials) == list(range(1, 9))
+    assert all(t["state"] == "COMPLETE" for t in trials)
+    values = [t["objectiveValue"] for t in trials]
+    assert values == sorted(values, reverse=True)
+    for trial in trials:
+        run_dir = Path(trial["runDir"])
+        x = trial["hyperparameters"]["x"]
+        assert 0.0 <= x <= 1.0
+        assert float((run_dir / "out.txt").read_text()) == x
+        assert trial["objectiveValue"] == pytest.approx(1.0 - (x - 0.3) ** 2 - 0.1 / 3)
+        assert trial["trainingStep"] == 2
+        record = json.loads((run_dir / "run.json").read_text())
+        assert record["status"] == "COMPLETED"
+        assert record["trial"]["state"] == "COMPLETE"
+
+    job = json.loads((only_job(project) / "job.json").read_text())
+    assert job["state"] == "COMPLETED"
+    assert job["counts"]["COMPLETE"] == 8
+    assert job["best"]["trialId"] == trials[0]["trialId"]
+
+
+def test_grid_covers_every_combination_once(project: Path) -> None:
+    done = flagrun(
+        project,
+        "tune",
+        "train.py",
+        "--grid",
+        "x=0.1,0.3,0.5",
+        "--grid",
+        "epochs=1,2",
+        "--metric",
+        "val_acc",
+        "--parallel",
+        "2",
+        "--progress",
+        "plain",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    combos = sorted((t["hyperparameters"]["x"], t["hyperparameters"]["epochs"]) for t in trials)
+    assert combos == sorted((x, e) for x in (0.1, 0.3, 0.5) for e in (1, 2))
+    assert trials[0]["hyperparameters"] == {"x": 0.3, "epochs": 2}
+
+
+def test_missing_metric_tag_stops_the_job_after_the_first_trial(project: Path) -> None:
+    (project / "tuning.yml").write_text(tuning_yaml(hyperparameterMetricTag="val_accuracy_x"))
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "val_accuracy_x" in done.stderr and "val_acc" in done.stderr
+    trials = trials_json(project)["trials"]
+    assert len(trials) <= 2  # the two that ran at once, not the whole budget
+
+
+def test_failing_trials_stop_the_job_with_a_clear_message(project: Path) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=10,
+            params=[
+                {"parameterName": "mode", "type": "CATEGORICAL", "categoricalValues": ["fail"]}
+            ],
+        )
+    )
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "failed" in done.stderr
+    trials = trials_json(project)["trials"]
+    assert 3 <= len(trials) < 10
+    assert all(t["state"] == "FAILED" for t in trials)
+
+
+def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: Path) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=6,
+            params=[
+                {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+                {"parameterName": "sleep", "type": "DISCRETE", "discreteValues": [0.5]},
+            ],
+        )
+    )
+    tuner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flagrun",
+            "tune",
+            "train.py",
+            "--config",
+            "tuning.yml",
+            "--progress",
+            "plain",
+            "--parallel",
+            "2",
+        ],  # fmt: skip
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(lambda: _running_trials(project) >= 2, timeout=60)
+    tuner.kill()
+    tuner.wait()
+
+    done = flagrun(project, "tune", "--resume", "latest", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert len(complete) == 6
+    ids = [t["trialId"] for t in trials]
+    assert len(ids) == len(set(ids))
+    interrupted = [t for t in trials if t["state"] == "FAILED"]
+    assert interrupted  # the trials the kill cut short, whose parameters ran again
+    retried = {t["hyperparameters"]["x"] for t in complete}
+    assert all(t["hyperparameters"]["x"] in retried for t in interrupted)
+    for pid in map(int, (project / "pids.txt").read_text().split()):
+        assert not pid_alive(pid)
+
+
+def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=4,
+            params=[
+                {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+                {"parameterName": "sleep", "type": "DISCRETE", "discreteValues": [5]},
+            ],
+        )
+    )
+    tuner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flagrun",
+            "tune",
+            "train.py",
+            "--config",
+            "tuning.yml",
+            "--progress",
+            "plain",
+        ],  # fmt: skip
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(lambda: (project / "pids.txt").exists() and
+              len((project / "pids.txt").read_text().split()) >= 2, timeout=60)  # fmt: skip
+    tuner.send_signal(signal.SIGINT)
+    output, _ = tuner.communicate(timeout=60)
+    assert tuner.returncode == 130, output
+    for pid in map(int, (project / "pids.txt").read_text().split()):
+        assert not pid_alive(pid)
+    job = json.loads((only_job(project) / "job.json").read_text())
+    assert job["state"] == "INTERRUPTED"
+    trials = trials_json(project)["trials"]
+    assert trials and all(t["state"] == "FAILED" for t in trials)
+
+
+def test_collect_best_gives_flags_that_train_accepts(project: Path) -> None:
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "3").returncode == 0
+    best = trials_json(project)["trials"][0]
+    done = flagrun(project, "collect", "--dest", "best")
+    assert done.returncode == 0, done.stderr
+    collected = project / "best" / f"trial-{best['trialId']}"
+    assert (collected / "run.json").exists() and (collected / "out.txt").exists()
+    flags_file = project / "best" / "best_flags.yml"
+    assert f"x: {best['hyperparameters']['x']}" in flags_file.read_text()
+    train = flagrun(project, "train", "train.py", "--flags", str(flags_file))
+    assert train.returncode == 0, train.stderr
+    run_dirs = [p for p in (project / "runs").iterdir() if (p / "run.json").exists()]
+    assert len(run_dirs) == 1
+    assert float((run_dirs[0] / "out.txt").read_text()) == best["hyperparameters"]["x"]
+
+
+def test_bad_yaml_exits_2_and_creates_no_job(project: Path) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            params=[{"parameterName": "dropout9", "type": "DOUBLE", "minValue": 0, "maxValue": 1}]
+        )
+    )
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "dropout9" in done.stderr
+    assert not (project / "runs").exists() or not any((project / "runs").iterdir())
+
+
+def test_jobs_lists_the_job(project: Path) -> None:
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "2").returncode == 0
+    done = flagrun(project, "jobs", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    [job] = json.loads(done.stdout)
+    assert job["state"] == "COMPLETED" and job["done"] == 2 and job["maxTrials"] == 2
+
+
+def _running_trials(project: Path) -> int:
+    if not (project / "runs").is_dir():
+        return 0
+    jobs = [p for p in (project / "runs").iterdir() if (p / "trials").is_dir()]
+    if not jobs:
+        return 0
+    count = 0
+    for run_json in (jobs[0] / "trials").glob("*/run.json"):
+        try:
+            if json.loads(run_json.read_text()).get("status") == "RUNNING":
+                count += 1
+        except ValueError:
+            pass
+    return count
+
+
+def _wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
