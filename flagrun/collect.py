@@ -46,7 +46,7 @@ class TrialsTable:
                     "objectiveValue": row.get("objectiveValue"),
                     "trainingStep": row.get("trainingStep"),
                     "hyperparameters": row.get("hyperparameters", {}),
-                    "runDir": str(self.job_dir / row["runDir"]),
+                    "runDir": str((self.job_dir / row["runDir"]).absolute()),
                     "duration": row.get("duration"),
                 }
                 for row in self.trials

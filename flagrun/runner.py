@@ -452,9 +452,10 @@ def _merged_flags(
 ) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if flags_file is not None:
-        from flagrun import flags as flags_module
+        # `from flagrun import flags` would give the flags() function, not the module.
+        from flagrun.flags import read_flags_file
 
-        merged.update(flags_module.read_flags_file(Path(flags_file)))
+        merged.update(read_flags_file(Path(flags_file)))
     merged.update(flags or {})
     return merged
 
@@ -464,11 +465,9 @@ def check_flags(script: Path, values: dict[str, Any]) -> dict[str, Any]:
 
     A script that declares no flags (argparse, sys.argv) gets its values unchecked.
     """
-    try:
-        from flagrun import introspect
-        from flagrun.flags import coerce
-    except ImportError:  # the flags API is not there: nothing to check against
-        return dict(values)
+    from flagrun import introspect
+    from flagrun.flags import coerce
+
     declared = introspect.declared_flags(script)
     if not declared:
         return dict(values)

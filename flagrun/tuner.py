@@ -89,7 +89,7 @@ def tune(
         config=Path(config) if config else None,
         **options,
     )
-    request.runs_dir = Path(request.runs_dir)
+    request.runs_dir = Path(request.runs_dir).absolute()
     job = resume_job(request) if request.resume else create_job(request)
     return Tuner(job, request).run()
 
@@ -107,6 +107,7 @@ class Job:
     study: optuna.Study
     script: Path  # the script inside the job's source snapshot
     project_dir: Path
+    notes: list[str] = field(default_factory=list)  # said once when the loop starts
 
 
 def create_job(request: TuneRequest) -> Job:
@@ -149,7 +150,10 @@ def create_job(request: TuneRequest) -> Job:
     if spec.algorithm == "GRID_SEARCH":
         for point in space.grid_points(spec):
             study.enqueue_trial(point)
-    return Job(job_dir, record, spec, study, source_dir / script.name, Path.cwd())
+    notes = []
+    if spec.ignored_fields:
+        notes.append(f"ignored locally (Cloud ML only): {', '.join(spec.ignored_fields)}")
+    return Job(job_dir, record, spec, study, source_dir / script.name, Path.cwd(), notes)
 
 
 def resume_job(request: TuneRequest) -> Job:
@@ -332,6 +336,8 @@ class Tuner:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
         try:
             self.progress.start(self._summary())
+            for note in self.job.notes:
+                self.progress.message(note)
             while self._step():
                 time.sleep(POLL_SECONDS)
         finally:
@@ -426,8 +432,9 @@ class Tuner:
         self.progress.trial_started(trial_id, flags, gpu)
 
     def _finish_trial(self, active: ActiveTrial) -> None:
+        if self.active.pop(active.trial_id, None) is None:
+            return  # already finished (an abort stops every trial from inside this method)
         result = active.handle.wait()
-        del self.active[active.trial_id]
         self.gpus.release(active.gpu)
         active.reader.poll()
         if active.pruned_at is not None:
