@@ -114,19 +114,6 @@ def test_show_unknown_run_is_one_clear_line(folder):
     assert flagrun(folder, "logs", "../x").returncode == 2
 
 
-def _flags_api_ready() -> bool:
-    try:
-        from flagrun import flags, introspect  # noqa: F401
-
-        flags.flags()
-    except (ImportError, NotImplementedError):
-        return False
-    except Exception:  # noqa: BLE001 (outside a run, any other outcome means it exists)
-        return True
-    return True
-
-
-@pytest.mark.skipif(not _flags_api_ready(), reason="flags API not written yet")
 def test_unknown_flag_names_the_closest_declared_one(folder):
     (folder / "declares.py").write_text(
         "from flagrun import flags, flag_integer\nFLAGS = flags(flag_integer('units', 8))\n"
