@@ -59,6 +59,7 @@ class TuneRequest:
     goal: str | None = None
     gpus: str | None = None
     progress: str = "auto"
+    fixed: dict[str, str] = field(default_factory=dict)  # NAME=VALUE given to every trial
 
 
 @dataclass
@@ -116,6 +117,7 @@ def create_job(request: TuneRequest) -> Job:
     script = _resolve_script(request, spec)
     declared = introspect.declared_flags(script)
     check_against_flags(spec, declared)
+    fixed = _check_fixed_flags(request.fixed, spec, script)
     spec = _apply_overrides(spec, request)
     if spec.resume_job_id:
         return resume_job(dataclasses.replace(request, resume=spec.resume_job_id))
@@ -136,6 +138,7 @@ def create_job(request: TuneRequest) -> Job:
         "config": str(request.config.resolve()) if request.config else None,
         "project_dir": str(Path.cwd()),
         "spec": spec.to_dict(),
+        "fixed_flags": fixed,
         "storage": jobstore.STUDY_FILE,
         "study": STUDY_NAME,
         "source_hash": source_hash,
@@ -158,6 +161,11 @@ def create_job(request: TuneRequest) -> Job:
 
 def resume_job(request: TuneRequest) -> Job:
     """Reopen a job: same spec, same source snapshot, same study."""
+    if request.fixed:
+        raise UsageError(
+            "NAME=VALUE flags are fixed when a job starts; a resumed job keeps its own",
+            hint="start a new job to change them",
+        )
     job_dir = jobstore.resolve_job(request.runs_dir, request.resume)
     record = jobstore.read_job(job_dir)
     owner = record.get("tuner")
@@ -219,6 +227,18 @@ def _resolve_script(request: TuneRequest, spec: TuningSpec) -> Path:
     if spec.python_module:
         return _existing_script(Path(*spec.python_module.split(".")).with_suffix(".py"))
     return _existing_script(Path("train.py"))
+
+
+def _check_fixed_flags(values: dict[str, str], spec: TuningSpec, script: Path) -> dict[str, Any]:
+    """Flags every trial gets as given: typed by the script, never a tuned parameter."""
+    tuned = {param.name for param in spec.params}
+    clash = sorted(tuned & set(values))
+    if clash:
+        raise UsageError(
+            f"{', '.join(clash)} is tuned by the YAML and also fixed on the command line",
+            hint="drop the NAME=VALUE, or the parameter from params",
+        )
+    return runner.check_flags(script, values)
 
 
 def _existing_script(script: Path) -> Path:
@@ -369,6 +389,8 @@ class Tuner:
             self.counts = self._count_trials()
             if self.stop_reason is None:
                 self._check_budget()
+        if self.stop_reason == "interrupted" and self.active:
+            self._stop_all(interrupted=True)
         if self.stop_reason is None:
             while len(self.active) < self.spec.max_parallel_trials and self._budget_left() > 0:
                 self._start_trial()
@@ -414,7 +436,7 @@ class Tuner:
             run_dir=run_dir,
             source_dir=self.job.job_dir / jobstore.SOURCE_DIR,
             project_dir=self.job.project_dir,
-            flags=flags,
+            flags={**self.job.record.get("fixed_flags", {}), **flags},
             timeout=self.spec.trial_timeout,
             env={
                 "FLAGRUN_JOB_DIR": str(self.job.job_dir),
@@ -437,6 +459,7 @@ class Tuner:
         result = active.handle.wait()
         self.gpus.release(active.gpu)
         active.reader.poll()
+        self._report_new_points(active)
         if active.pruned_at is not None:
             state, value, step, reason = PRUNED, *self._last_point(active), result.reason
             self.study.tell(active.trial, state=optuna.trial.TrialState.PRUNED)
@@ -489,24 +512,31 @@ class Tuner:
         self._stop_all(interrupted=True)
 
     def _poll_metrics(self, active: ActiveTrial) -> None:
-        if not active.reader.poll() and active.tag:
+        """Read a running trial's new events; prune it when it falls behind."""
+        if active.reader.poll() or active.tag is None:
+            self._report_new_points(active)
+        if not self.spec.early_stopping or active.pruned_at is not None or not active.reported:
             return
+        if active.trial.should_prune():
+            active.pruned_at = active.series[-1].step
+            active.handle.stop(
+                status="PRUNED",
+                reason=f"pruned at step {active.pruned_at}",
+                grace=STOP_GRACE_SECONDS,
+            )
+
+    def _report_new_points(self, active: ActiveTrial) -> None:
+        """Give the pruner the metric points it has not seen (every trial's whole curve
+        must reach it, or later trials are judged against nothing)."""
         if active.tag is None:
             active.tag = metrics.find_tag(self.spec.metric_tag, active.reader.tags())
-        if not self.spec.early_stopping or active.pruned_at is not None:
+        if not self.spec.early_stopping:
             return
         series = active.series
         for point in series[active.reported :]:
             if math.isfinite(point.value):
                 active.trial.report(point.value, point.step)
         active.reported = len(series)
-        if series and active.trial.should_prune():
-            active.pruned_at = series[-1].step
-            active.handle.stop(
-                status="PRUNED",
-                reason=f"pruned at step {active.pruned_at}",
-                grace=STOP_GRACE_SECONDS,
-            )
 
     # -- interruption and resume -----------------------------------------------------------
 

@@ -121,3 +121,18 @@ def test_unknown_flag_names_the_closest_declared_one(folder):
     done = flagrun(folder, "train", "declares.py", "unit=3")
     assert done.returncode == 2 and "units" in done.stderr
     assert not (folder / "runs").exists()
+
+
+def test_flag_values_may_follow_options(folder):
+    (folder / "declares.py").write_text(
+        "import json\nfrom flagrun import flags, flag_integer\n"
+        "print(json.dumps(dict(flags(flag_integer('units', 8)))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flagrun", "train", "declares.py", "--label", "x", "units=3"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '{"units": 3}' in done.stdout

@@ -326,3 +326,66 @@ def _wait_for(condition, timeout: float) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
+
+
+PRUNE_TRAIN = textwrap.dedent(
+    """
+    import os, time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    with open(os.path.join(os.environ["FLAGRUN_PROJECT_DIR"], "pids.txt"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    hopeless = FLAGS.x > 0.5
+    for epoch in range(40):
+        log_metrics({"val_acc": 1.0 - (FLAGS.x - 0.3) ** 2 - 0.1 / (epoch + 1)}, step=epoch)
+        if hopeless:
+            time.sleep(0.25)
+    """
+)
+
+
+def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> None:
+    # The grid runs in ascending order: four good quick trials fill the pruner's
+    # history, then x=0.9, hopeless from its first epoch and slow, must be cut short.
+    (project / "prune.py").write_text(PRUNE_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=5,
+            maxParallelTrials=1,
+            algorithm="GRID_SEARCH",
+            enableTrialEarlyStopping=True,
+            earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
+            params=[
+                {
+                    "parameterName": "x",
+                    "type": "DISCRETE",
+                    "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
+                }
+            ],
+        )
+    )
+    done = flagrun(project, "tune", "prune.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 4 + ["PRUNED"]
+    pruned = trials[-1]
+    assert pruned["hyperparameters"]["x"] == 0.9
+    assert pruned["trainingStep"] < 39  # stopped long before its 40 epochs
+    record = json.loads((Path(pruned["runDir"]) / "run.json").read_text())
+    assert record["status"] == "PRUNED"
+    for pid in map(int, (project / "pids.txt").read_text().split()):
+        assert not pid_alive(pid)
+
+
+def test_fixed_flags_reach_every_trial_but_are_not_tuned(project: Path) -> None:
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--max-trials", "2",
+                   "epochs=1")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for trial in trials_json(project)["trials"]:
+        assert trial["trainingStep"] == 0  # one epoch only
+        assert set(trial["hyperparameters"]) == {"x"}
+    clash = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "x=0.5")
+    assert clash.returncode == 2 and "x is tuned" in clash.stderr
+    unknown = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "epoch=1")
+    assert unknown.returncode == 2 and "epochs" in unknown.stderr

@@ -36,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # NAME=VALUE items after options (`train s.py --runs-dir X a=1`) land here.
+        if hasattr(args, "values") and all("=" in item and item[0] != "-" for item in extra):
+            args.values = [*(args.values or []), *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from importlib.metadata import version
 

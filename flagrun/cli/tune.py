@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run trials of SCRIPT with flag values chosen by Optuna, several at once.",
     )
     parser.add_argument("script", nargs="?", type=Path, help="training script (see YAML script:)")
+    parser.add_argument(
+        "values", nargs="*", metavar="NAME=VALUE", help="flags every trial gets, not tuned"
+    )
     parser.add_argument("--config", type=Path, help="tuning YAML (Cloud ML Engine format)")
     parser.add_argument("--max-trials", type=int, help="override maxTrials")
     parser.add_argument("--parallel", type=int, help="override maxParallelTrials")
@@ -54,7 +57,12 @@ def parse_grid(items: list[str] | None) -> dict[str, list[str]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flagrun.cli.train import parse_values
     from flagrun.tuner import tune
+
+    if args.script is not None and "=" in args.script.name and not args.script.exists():
+        args.values.insert(0, str(args.script))  # `tune --config t.yml a=1`: no script given
+        args.script = None
 
     result = tune(
         args.script,
@@ -69,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal,
         gpus=args.gpus,
         progress=args.progress,
+        fixed=parse_values(args.values),
     )
     return result.exit_code
