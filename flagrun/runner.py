@@ -176,6 +176,7 @@ def start(spec: RunSpec) -> RunHandle:
     if not script.is_file():
         raise RunError(f"script {script} is missing from the source snapshot")
     cmd = [sys.executable, "-m", "flagrun._bootstrap", str(script), *flag_args(spec.flags)]
+    started = time.monotonic()  # the run's duration covers its whole lifetime from here
     log = open(spec.run_dir / store.LOG_FILE, "ab", buffering=0)  # noqa: SIM115 (closed in wait)
     out = subprocess.PIPE if spec.echo else log
     try:
@@ -197,14 +198,19 @@ def start(spec: RunSpec) -> RunHandle:
     record["child_pid"] = proc.pid
     record["git"] = _git_info(spec.project_dir)
     store.write_run(spec.run_dir, record)
-    return RunHandle(spec, proc, record, log)
+    return RunHandle(spec, proc, record, log, started)
 
 
 class RunHandle:
     """A started run: poll it, stop it, wait for it."""
 
     def __init__(
-        self, spec: RunSpec, proc: subprocess.Popen[bytes], record: dict[str, Any], log: IO[bytes]
+        self,
+        spec: RunSpec,
+        proc: subprocess.Popen[bytes],
+        record: dict[str, Any],
+        log: IO[bytes],
+        started: float,
     ) -> None:
         self.spec = spec
         self.run_dir = spec.run_dir
@@ -212,7 +218,7 @@ class RunHandle:
         self._proc = proc
         self._record = record
         self._log = log
-        self._started = time.monotonic()
+        self._started = started
         self._stop: tuple[str, str] | None = None
         self._kill_at: float | None = None
         self._result: RunResult | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import select
 import signal
 import socket
 import time
@@ -322,6 +323,7 @@ class ActiveTrial:
     handle: runner.RunHandle
     reader: metrics.EventReader
     gpu: str | None
+    exit_fd: int | None  # a pidfd that becomes readable when the process exits (Linux)
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None
     reported: int = 0  # how many points of the metric series went to the pruner
@@ -359,7 +361,7 @@ class Tuner:
             for note in self.job.notes:
                 self.progress.message(note)
             while self._step():
-                time.sleep(POLL_SECONDS)
+                self._wait_for_an_exit()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -419,6 +421,19 @@ class Tuner:
         finished = counts[COMPLETE] + counts[PRUNED] + counts[FAILED]
         return self.spec.max_trials - finished - len(self.active)
 
+    def _wait_for_an_exit(self) -> None:
+        """Sleep until a trial exits or the next poll is due, whichever comes first.
+
+        On Linux the children's pidfds wake us the moment one exits, so a freed
+        slot is refilled at once; elsewhere we poll every POLL_SECONDS.
+        """
+        fds = [active.exit_fd for active in self.active.values() if active.exit_fd is not None]
+        timeout = max(0.0, self._last_metric_poll + METRIC_POLL_SECONDS - time.monotonic())
+        if fds and len(fds) == len(self.active):
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(min(POLL_SECONDS, timeout))
+
     # -- starting and finishing trials ------------------------------------------------------
 
     def _start_trial(self) -> None:
@@ -448,7 +463,9 @@ class Tuner:
             source_hash=self.job.record.get("source_hash"),
         )
         handle = runner.start(spec)
-        active = ActiveTrial(trial, trial_id, flags, handle, metrics.EventReader(run_dir), gpu)
+        active = ActiveTrial(
+            trial, trial_id, flags, handle, metrics.EventReader(run_dir), gpu, _exit_fd(handle.pid)
+        )
         self.active[trial_id] = active
         self._record(active, RUNNING)
         self.progress.trial_started(trial_id, flags, gpu)
@@ -457,6 +474,8 @@ class Tuner:
         if self.active.pop(active.trial_id, None) is None:
             return  # already finished (an abort stops every trial from inside this method)
         result = active.handle.wait()
+        if active.exit_fd is not None:
+            os.close(active.exit_fd)
         self.gpus.release(active.gpu)
         active.reader.poll()
         self._report_new_points(active)
@@ -714,6 +733,13 @@ def _index_row(
         "time": _now(),
         "host": socket.gethostname(),
     }
+
+
+def _exit_fd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or the process is already gone
+        return None
 
 
 def _missing_tag_message(tag: str, tags: list[str]) -> str:
