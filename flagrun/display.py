@@ -31,8 +31,11 @@ MAX_METRIC_COLUMNS = 3
 
 
 def console() -> Console:
-    """The console every view prints to (stdout; soft-wrapped for pipes)."""
-    return Console(soft_wrap=not sys.stdout.isatty())
+    """The console every view prints to: stdout; in a pipe, tables keep their natural
+    width instead of wrapping at 80 columns (logs and `grep` read them whole)."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(soft_wrap=True, width=1000)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -1,0 +1,35 @@
+"""Smoke runs of every benchmark on a tiny budget, so they keep working.
+
+The figures themselves are measured by running the scripts by hand (README);
+here only that each one runs and prints its table.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expected"),
+    [
+        ("bench_overhead.py", ["--quick"], "overhead"),
+        ("bench_import.py", ["--repeat", "1"], "flagrun"),
+        ("bench_events.py", ["--quick", "--repeat", "1"], "EventAccumulator"),
+        ("bench_scheduling.py", ["--quick"], "slot utilisation"),
+    ],
+)
+def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert expected in done.stdout
