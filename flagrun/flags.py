@@ -417,7 +417,10 @@ def flags(*declarations: Flag, file: str | os.PathLike[str] = "flags.yml") -> Fl
     try:
         resolved = parse_flags(declarations, argv, path, os.environ.get(PROFILE_ENV))
     except HelpRequested as help_request:
-        print(format_help(help_request.declared, _prog()))
+        try:
+            print(format_help(help_request.declared, _prog()), flush=True)
+        except BrokenPipeError:  # `script.py --help | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
     except FlagError as exc:
         print(f"flagrun: error: {exc.message}", file=sys.stderr)

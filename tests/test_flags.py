@@ -343,3 +343,13 @@ def test_read_flags_file_errors_name_the_file(tmp_path):
     path.write_text("units: !!python/object:os.system x\n")  # safe_load refuses to build it
     with pytest.raises(FlagError, match=r"f\.yml"):
         read_flags_file(path)
+
+
+def test_help_into_a_closed_pipe_is_quiet(tmp_path):
+    script = tmp_path / "many.py"
+    decls = ", ".join(f"flag_integer('f{i}', {i}, 'flag number {i}')" for i in range(3000))
+    script.write_text(f"from flagrun import flags, flag_integer\nflags({decls})\n")
+    done = subprocess.run(
+        f"{sys.executable} {script} --help | head -1", shell=True, capture_output=True, text=True
+    )
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
