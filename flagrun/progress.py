@@ -6,26 +6,15 @@ Presentation only: the tuner calls these hooks and never reads anything back.
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import Any
 
 from flagrun.display import format_flags, format_value
-
-
-class Progress(Protocol):
-    def start(self, summary: dict[str, Any]) -> None: ...
-    def update(self, summary: dict[str, Any], running: list[dict[str, Any]]) -> None: ...
-    def trial_started(self, trial_id: int, flags: dict[str, Any], gpu: str | None) -> None: ...
-    def trial_finished(
-        self, trial_id: int, state: str, value: float | None, reason: str | None
-    ) -> None: ...
-    def message(self, text: str) -> None: ...
-    def close(self, summary: dict[str, Any], state: str, reason: str | None) -> None: ...
 
 
 def make_progress(mode: str, job_id: str, spec: Any) -> Progress:
     """``auto`` picks live on a terminal and plain lines otherwise (CI logs)."""
     if mode == "quiet":
-        return QuietProgress()
+        return Progress()
     if mode == "live" or (mode == "auto" and sys.stdout.isatty()):
         return LiveProgress()
     return PlainProgress()
@@ -47,7 +36,9 @@ def _headline(summary: dict[str, Any]) -> str:
     )
 
 
-class QuietProgress:
+class Progress:
+    """The hooks the tuner calls; this base prints nothing (``--progress quiet``)."""
+
     def start(self, summary: dict[str, Any]) -> None: ...
     def update(self, summary: dict[str, Any], running: list[dict[str, Any]]) -> None: ...
     def trial_started(self, trial_id: int, flags: dict[str, Any], gpu: str | None) -> None: ...
@@ -58,7 +49,7 @@ class QuietProgress:
     def close(self, summary: dict[str, Any], state: str, reason: str | None) -> None: ...
 
 
-class PlainProgress(QuietProgress):
+class PlainProgress(Progress):
     """One line per event, flushed, for logs and pipes."""
 
     def _print(self, text: str) -> None:

@@ -3,11 +3,9 @@
 # (about 10 minutes on 2 CPU cores), then show the trials and collect the best.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${FLAGRUN_VENV:-.venv}
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[tensorflow-cpu]"
-FLAGRUN="$PWD/$VENV/bin/flagrun"
+EXTRAS=tensorflow-cpu
+. scripts/setup_venv.sh
+FLAGRUN="$(dirname "$PY")/flagrun"
 
 if [ -z "${FASHION_MNIST_DIR:-}" ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

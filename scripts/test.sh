@@ -3,8 +3,6 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${FLAGRUN_VENV:-.venv}
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[dev,tensorflow-cpu]"
-exec "$VENV/bin/python" -m pytest -n 2 "$@"
+EXTRAS=dev,tensorflow-cpu
+. scripts/setup_venv.sh
+exec "$PY" -m pytest -n 2 "$@"

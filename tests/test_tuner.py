@@ -178,16 +178,19 @@ def test_failing_trials_stop_the_job_with_a_clear_message(project: Path) -> None
     assert all(t["state"] == "FAILED" for t in trials)
 
 
-def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: Path) -> None:
-    (project / "tuning.yml").write_text(
-        tuning_yaml(
-            maxTrials=6,
-            params=[
-                {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
-                {"parameterName": "sleep", "type": "DISCRETE", "discreteValues": [0.5]},
-            ],
-        )
+def slow_trials_yaml(max_trials: int, sleep: float) -> str:
+    """Trials of 3 epochs of ``sleep`` seconds each, so a test can catch them mid-run."""
+    return tuning_yaml(
+        maxTrials=max_trials,
+        params=[
+            {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+            {"parameterName": "sleep", "type": "DISCRETE", "discreteValues": [sleep]},
+        ],
     )
+
+
+def start_tuner(project: Path) -> subprocess.Popen:
+    """`flagrun tune` in the background, once its first two trials are running."""
     tuner = subprocess.Popen(
         [
             sys.executable,
@@ -199,8 +202,6 @@ def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: 
             "tuning.yml",
             "--progress",
             "plain",
-            "--parallel",
-            "2",
         ],  # fmt: skip
         cwd=project,
         stdout=subprocess.PIPE,
@@ -208,6 +209,12 @@ def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: 
         text=True,
     )
     _wait_for(lambda: _running_trials(project) >= 2, timeout=60)
+    return tuner
+
+
+def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: Path) -> None:
+    (project / "tuning.yml").write_text(slow_trials_yaml(max_trials=6, sleep=0.5))
+    tuner = start_tuner(project)
     tuner.kill()
     tuner.wait()
 
@@ -227,34 +234,8 @@ def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: 
 
 
 def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> None:
-    (project / "tuning.yml").write_text(
-        tuning_yaml(
-            maxTrials=4,
-            params=[
-                {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
-                {"parameterName": "sleep", "type": "DISCRETE", "discreteValues": [5]},
-            ],
-        )
-    )
-    tuner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flagrun",
-            "tune",
-            "train.py",
-            "--config",
-            "tuning.yml",
-            "--progress",
-            "plain",
-        ],  # fmt: skip
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    _wait_for(lambda: (project / "pids.txt").exists() and
-              len((project / "pids.txt").read_text().split()) >= 2, timeout=60)  # fmt: skip
+    (project / "tuning.yml").write_text(slow_trials_yaml(max_trials=3, sleep=1))
+    tuner = start_tuner(project)
     tuner.send_signal(signal.SIGINT)
     output, _ = tuner.communicate(timeout=60)
     assert tuner.returncode == 130, output
@@ -263,7 +244,12 @@ def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> N
     job = json.loads((only_job(project) / "job.json").read_text())
     assert job["state"] == "INTERRUPTED"
     trials = trials_json(project)["trials"]
-    assert trials and all(t["state"] == "FAILED" for t in trials)
+    assert len(trials) == 2 and all(t["state"] == "FAILED" for t in trials)
+
+    done = flagrun(project, "tune", "--resume", job["id"], "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    states = [t["state"] for t in trials_json(project)["trials"]]
+    assert states.count("COMPLETE") == 3 and states.count("FAILED") == 2
 
 
 def test_collect_best_gives_flags_that_train_accepts(project: Path) -> None:
