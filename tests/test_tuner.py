@@ -27,6 +27,11 @@ TRAIN = textwrap.dedent(
     )
     if FLAGS.mode == "fail":
         sys.exit(3)
+    if FLAGS.mode == "nan":
+        log_metrics({"val_acc": float("nan")}, step=0)
+        sys.exit(0)
+    if FLAGS.mode == "hang":
+        time.sleep(60)
     with open("out.txt", "w") as f:  # relative output: must land in the trial's own dir
         f.write(repr(FLAGS.x))
     with open(os.path.join(os.environ["FLAGRUN_PROJECT_DIR"], "pids.txt"), "a") as f:
@@ -210,6 +215,43 @@ def start_tuner(project: Path) -> subprocess.Popen:
     )
     _wait_for(lambda: _running_trials(project) >= 2, timeout=60)
     return tuner
+
+
+def test_nan_objective_and_trial_timeout_fail_their_trials_with_the_reason(project: Path) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=2,
+            trialTimeout=2,
+            algorithm="GRID_SEARCH",
+            params=[
+                {
+                    "parameterName": "mode",
+                    "type": "CATEGORICAL",
+                    "categoricalValues": ["nan", "hang"],
+                }
+            ],
+        )
+    )
+    started = time.monotonic()
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert time.monotonic() - started < 30  # the hanging trial did not run its 60 s
+    assert done.returncode == 1  # no trial completed
+    assert "Traceback" not in done.stderr
+    index = jobstore_rows(project)
+    reasons = {row["hyperparameters"]["mode"]: row["reason"] for row in index}
+    assert "nan" in reasons["nan"] and "val_acc" in reasons["nan"]
+    assert "timeout" in reasons["hang"]
+    assert {row["state"] for row in index} == {"FAILED"}
+    csv_out = flagrun(project, "trials", "--format", "csv")
+    assert csv_out.returncode == 0
+    assert csv_out.stdout.splitlines()[0].startswith("finalMetric.objectiveValue,")
+    assert len(csv_out.stdout.splitlines()) == 3
+
+
+def jobstore_rows(project: Path) -> list[dict]:
+    from flagrun import jobstore
+
+    return jobstore.read_trials(only_job(project))
 
 
 def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: Path) -> None:
