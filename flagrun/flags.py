@@ -13,10 +13,8 @@ imports only the stdlib, and yaml only when a flags file exists.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
 
 from flagrun.errors import FlagError
 
@@ -49,8 +47,6 @@ RUN_DIR_ENV = "FLAGRUN_RUN_DIR"
 PROFILE_ENV = "FLAGRUN_CONFIG"
 FLAGS_JSON = "flags.json"
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_INTEGER = re.compile(r"[+-]?\d+(\.0*)?")  # "64.0" is accepted: str() of a whole float
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 # Attribute names of a Flags object; a flag by one of these names could not be read as FLAGS.x.
@@ -60,19 +56,51 @@ _RESERVED = frozenset({"get", "items", "keys", "values"})
 # -- declarations ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Flag:
     """One declared flag: its name, type (one of FLAG_TYPES), default and description.
 
     ``line`` is where the declaration is in the script when it was read from
     the source (see ``flagrun.introspect``); it takes no part in equality.
+    Immutable. (Written by hand rather than as a dataclass: ``dataclasses``
+    pulls in ``inspect``, ~10 ms that every training process would pay.)
     """
 
+    __slots__ = ("name", "type", "default", "description", "line")
     name: str
     type: str
     default: Any
-    description: str = ""
-    line: int | None = field(default=None, compare=False, repr=False)
+    description: str
+    line: int | None
+
+    def __init__(
+        self, name: str, type: str, default: Any, description: str = "", line: int | None = None
+    ) -> None:
+        for slot, value in zip(
+            self.__slots__, (name, type, default, description, line), strict=True
+        ):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Flag is read-only: cannot set {name}")
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.name, self.type, self.default, self.description)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Flag) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Flag(name={!r}, type={!r}, default={!r}, description={!r})".format(*self._key())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Flag, (self.name, self.type, self.default, self.description, self.line))
+
+    def with_default(self, default: Any) -> Flag:
+        """A copy of this flag with another default."""
+        return Flag(self.name, self.type, default, self.description, self.line)
 
 
 def flag_integer(name: str, default: int | None, description: str = "") -> Flag:
@@ -96,6 +124,18 @@ def flag_boolean(name: str, default: bool | None, description: str = "") -> Flag
 
 
 # -- typed values ------------------------------------------------------------------------------
+
+
+def _is_flag_name(name: str) -> bool:
+    """Letters, digits and underscores, starting with a letter (ASCII)."""
+    return name.isascii() and name.isidentifier() and not name.startswith("_")
+
+
+def _is_integer_text(word: str) -> bool:
+    """``12``, ``-3``, ``+4``, and ``64.0`` (what str() gives for a whole float)."""
+    digits = word[1:] if word[:1] in ("+", "-") else word
+    whole, dot, fraction = digits.partition(".")
+    return whole.isascii() and whole.isdigit() and (not dot or not fraction.strip("0"))
 
 
 def coerce(flag: Flag, raw: object) -> Any:
@@ -138,7 +178,7 @@ def _from_text(flag_type: str, text: str) -> Any:
         return text
     word = text.strip()
     if flag_type == "integer":
-        return int(word.partition(".")[0]) if _INTEGER.fullmatch(word) else _BAD
+        return int(word.partition(".")[0]) if _is_integer_text(word) else _BAD
     if flag_type == "numeric":
         try:
             return float(word)
@@ -263,7 +303,7 @@ def _check_declarations(declarations: Iterable[Flag]) -> dict[str, Flag]:
 
 
 def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not _is_flag_name(name):
         raise FlagError(
             f"bad flag name {name!r}",
             hint="use letters, digits and underscores, starting with a letter (dense_units1)",
@@ -283,7 +323,7 @@ def _checked_default(flag: Flag) -> Flag:
             f"flag {flag.name}: default {flag.default!r} is not {_EXPECTED[flag.type]}",
             hint=f"declare it with a {flag.type} default, e.g. {_EXAMPLE[flag.type]}",
         )
-    return replace(flag, default=value)
+    return flag.with_default(value)
 
 
 def _coerce_from(flag: Flag, raw: object, where: str) -> Any:

@@ -388,7 +388,19 @@ def _merge_child_flags(record: dict[str, Any], run_dir: Path) -> None:
                 record[f"flag_{key}"] = data[key]
 
 
+def _has_event_files(run_dir: Path) -> bool:
+    """Whether the run wrote TensorBoard events (outside its source snapshot)."""
+    for _, dirs, files in os.walk(run_dir):
+        dirs[:] = [d for d in dirs if d != store.SOURCE_DIR and not d.startswith(".")]
+        if any("tfevents" in name for name in files):
+            return True
+    return False
+
+
 def _add_metrics(record: dict[str, Any], run_dir: Path) -> None:
+    # Reading events costs numpy + protobuf imports (~0.2 s): skip them when there are none.
+    if not _has_event_files(run_dir):
+        return
     try:
         from flagrun import metrics
 
