@@ -22,6 +22,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_import.py", ["--repeat", "1"], "flagrun"),
         ("bench_events.py", ["--quick", "--repeat", "1"], "EventAccumulator"),
         ("bench_scheduling.py", ["--quick"], "slot utilisation"),
+        ("bench_storage.py", ["--quick"], "sqlite / journal"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:
