@@ -316,7 +316,8 @@ def _simple_values(records: _Records) -> _Simple:
     tail = _rows(buf, q + 6 + tag_len, 5)  # 0x15 and the float
     ok &= tail[:, 0] == 0x15
     walls = np.ascontiguousarray(head[:, 1:9]).view("<f8").ravel()
-    values = np.ascontiguousarray(tail[:, 1:5]).view("<f4").ravel().astype(np.float64)
+    with np.errstate(invalid="ignore"):  # rows that are not scalars hold arbitrary bytes
+        values = np.ascontiguousarray(tail[:, 1:5]).view("<f4").ravel().astype(np.float64)
     return _Simple(ok, _tag_groups(buf, ok, q + 6, tag_len), step.view(np.int64), walls, values)
 
 

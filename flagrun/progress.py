@@ -93,9 +93,11 @@ class LiveProgress(PlainProgress):
         self.console.print(text, markup=False, highlight=False)
 
     def _render(self) -> Any:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=_headline(self._summary) if self._summary else None, expand=False)
+        table = Table(expand=False)
         for column in ("trial", "flags", "step", "latest", "elapsed", "gpu"):
             table.add_column(column)
         for row in self._running:
@@ -103,11 +105,12 @@ class LiveProgress(PlainProgress):
                 str(row["trialId"]),
                 format_flags(row["flags"]),
                 "-" if row["step"] is None else str(row["step"]),
-                format_value(row["value"]),
+                format_value(row["value"]) or "-",
                 f"{row['elapsed']:.0f}s",
                 "-" if row["gpu"] is None else str(row["gpu"]),
             )
-        return table
+        headline = Text(_headline(self._summary) if self._summary else "", style="bold")
+        return Group(headline, table)
 
     def start(self, summary: dict[str, Any]) -> None:
         self._summary = summary
