@@ -121,7 +121,7 @@ def create_job(request: TuneRequest) -> Job:
     fixed = _check_fixed_flags(request.fixed, spec, script)
     spec = _apply_overrides(spec, request)
     if spec.resume_job_id:
-        return resume_job(dataclasses.replace(request, resume=spec.resume_job_id))
+        return _resume_from_yaml(request, spec)
 
     # Everything is valid: from here on the job exists on disk.
     request.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +158,29 @@ def create_job(request: TuneRequest) -> Job:
     if spec.ignored_fields:
         notes.append(f"ignored locally (Cloud ML only): {', '.join(spec.ignored_fields)}")
     return Job(job_dir, record, spec, study, source_dir / script.name, Path.cwd(), notes)
+
+
+def _resume_from_yaml(request: TuneRequest, spec: TuningSpec) -> Job:
+    """``resumePreviousJobId``: continue that job's study with this YAML's budget."""
+    job = resume_job(
+        dataclasses.replace(
+            request,
+            resume=spec.resume_job_id,
+            max_trials=spec.max_trials,
+            parallel=spec.max_parallel_trials,
+        )
+    )
+    if _search_space(job.spec) != _search_space(spec):
+        raise SpecError(
+            f"{spec.path}: resumePreviousJobId {spec.resume_job_id} searched other params",
+            hint="a resumed job keeps its search space: use the same params, or start a new job",
+        )
+    return job
+
+
+def _search_space(spec: TuningSpec) -> list[dict[str, Any]]:
+    """The params without where they stand in their YAML file."""
+    return [{**param.to_dict(), "line": None} for param in spec.params]
 
 
 def resume_job(request: TuneRequest) -> Job:

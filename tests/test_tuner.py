@@ -417,3 +417,31 @@ def test_fixed_flags_reach_every_trial_but_are_not_tuned(project: Path) -> None:
     assert clash.returncode == 2 and "x is tuned" in clash.stderr
     unknown = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "epoch=1")
     assert unknown.returncode == 2 and "epochs" in unknown.stderr
+
+
+def test_grid_sample_runs_that_fraction_of_distinct_combinations(project: Path) -> None:
+    grid = ["--grid", "x=0.1,0.2,0.3,0.4", "--grid", "epochs=1,2", "--sample", "0.5"]
+    done = flagrun(project, "tune", "train.py", *grid, "--metric", "val_acc", "--parallel", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    combos = {(t["hyperparameters"]["x"], t["hyperparameters"]["epochs"]) for t in trials}
+    assert len(trials) == len(combos) == 4
+
+
+def test_resume_previous_job_id_in_the_yaml_continues_that_job(project: Path) -> None:
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "2").returncode == 0
+    job_id = only_job(project).name
+    # The same search space written as block YAML: its params stand on other lines.
+    import yaml
+
+    spec = json.loads(tuning_yaml(maxTrials=3, resumePreviousJobId=job_id))
+    (project / "tuning.yml").write_text(yaml.safe_dump(spec))
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert only_job(project).name == job_id  # no second job
+    assert len(trials_json(project, job_id)["trials"]) == 3
+
+    spec["trainingInput"]["hyperparameters"]["params"][0]["maxValue"] = 2.0
+    (project / "tuning.yml").write_text(yaml.safe_dump(spec))
+    changed = flagrun(project, "tune", "train.py", "--config", "tuning.yml")
+    assert changed.returncode == 2 and "searched other params" in changed.stderr
