@@ -35,6 +35,7 @@ class TrialsTable:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--format json`` document (cloudml's job_trials shape)."""
+        job_dir = str(self.job_dir.absolute())
         return {
             "job": self.job,
             "goal": self.goal,
@@ -46,7 +47,7 @@ class TrialsTable:
                     "objectiveValue": row.get("objectiveValue"),
                     "trainingStep": row.get("trainingStep"),
                     "hyperparameters": row.get("hyperparameters", {}),
-                    "runDir": str((self.job_dir / row["runDir"]).absolute()),
+                    "runDir": os.path.join(job_dir, row["runDir"]),
                     "duration": row.get("duration"),
                 }
                 for row in self.trials

@@ -15,13 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flagrun.collect import jobs
-    from flagrun.display import print_records
+    from flagrun.display import print_json, print_records
 
     listing = jobs(args.runs_dir)
     if args.format == "json":
-        import json
-
-        print(json.dumps(listing, indent=2))
+        print_json(listing)
         return 0
     columns = ["job", "state", "script", "metric", "goal", "done", "maxTrials", "best", "bestTrial"]
     rows = [[job[column] for column in columns] for job in listing]

@@ -16,13 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flagrun.collect import trials
-    from flagrun.display import print_records
+    from flagrun.display import print_json, print_records
 
     table = trials(args.job, runs_dir=args.runs_dir)
     if args.format == "json":
-        import json
-
-        print(json.dumps(table.to_dict(), indent=2))
+        print_json(table.to_dict())
         return 0
     columns = ["finalMetric.objectiveValue", "finalMetric.trainingStep"]
     columns += [f"hyperparameters.{name}" for name in table.params]
