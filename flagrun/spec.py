@@ -433,6 +433,16 @@ class _Parser:
                     else "see the HyperparameterSpec fields: " + ", ".join(HYPERPARAMETER_FIELDS),
                 )
 
+    def _reject_unknown_keys(
+        self, mapping: Any, allowed: Any, where: str, what: str, fallback: str | None = None
+    ) -> None:
+        """Fail on the first key of ``mapping`` not in ``allowed``, naming the closest one."""
+        for key, line in mapping.lines.items():
+            if key not in allowed:
+                near = _closest(key, allowed)
+                hint = f"did you mean {near}?" if near else fallback
+                self.fail(line, f"{where}.{key}", f"is not {what}", hint=hint)
+
     def _extension(self, key: str, value: Any, line: int, prefix: str) -> None:
         if key in self.ext:
             self.fail(
@@ -651,17 +661,9 @@ class _Parser:
             )
         name = self._param_name(item, where)
         label = f"{where} ({name})"
-        for key, key_line in item.lines.items():
-            if key not in PARAM_FIELDS:
-                near = _closest(key, PARAM_FIELDS)
-                self.fail(
-                    key_line,
-                    f"{label}.{key}",
-                    "is not a param field",
-                    hint=f"did you mean {near}?"
-                    if near
-                    else "a param has " + ", ".join(PARAM_FIELDS),
-                )
+        self._reject_unknown_keys(
+            item, PARAM_FIELDS, label, "a param field", "a param has " + ", ".join(PARAM_FIELDS)
+        )
         kind = self._enum(item, "type", TYPES, None, where=f"{label}.")
         self.where[name] = (label, item.lines["type"])
         spec = self._typed(item, label, name, kind)
@@ -901,15 +903,7 @@ class _Parser:
                     "is missing or not a mapping",
                     hint="write parameterSpec: {parameterName: ..., type: ...}",
                 )
-            for key, key_line in cond.lines.items():
-                if key not in CONDITIONAL_FIELDS:
-                    near = _closest(key, CONDITIONAL_FIELDS)
-                    self.fail(
-                        key_line,
-                        f"{where}.{key}",
-                        "is not a conditional spec field",
-                        hint=f"did you mean {near}?" if near else None,
-                    )
+            self._reject_unknown_keys(cond, CONDITIONAL_FIELDS, where, "a conditional spec field")
             given = [k for k in PARENT_VALUE_FIELDS if k in cond]
             if len(given) != 1:
                 self.fail(
