@@ -26,7 +26,18 @@ STATUS_STYLES = {
     "PRUNED": "yellow",
 }
 # Metric names shown first in the runs table, in this order.
-PREFERRED_METRICS = ("val_acc", "val_accuracy", "val_loss", "acc", "accuracy", "loss")
+PREFERRED_METRICS = (
+    "val_acc",
+    "val_accuracy",
+    "val_loss",
+    "validation/epoch_accuracy",  # what Keras 3's TensorBoard callback writes
+    "validation/epoch_loss",
+    "acc",
+    "accuracy",
+    "loss",
+    "train/epoch_accuracy",
+    "train/epoch_loss",
+)
 MAX_METRIC_COLUMNS = 3
 
 
