@@ -450,11 +450,29 @@ def train(
     )
     handle = start(spec)
     try:
-        return handle.wait()
+        result = handle.wait()
     except KeyboardInterrupt:
         handle.stop(store.KILLED, "interrupted (Ctrl-C)")
         _wait_through_interrupts(handle)
+        _write_hparams_session(run_dir)
         raise
+    _write_hparams_session(run_dir)
+    return result
+
+
+def _write_hparams_session(run_dir: Path) -> None:
+    """TensorBoard HParams data for a run that wrote events for TensorBoard to show.
+
+    (Skipped otherwise: it would cost every run the protobuf import.)
+    """
+    if not _has_event_files(run_dir):
+        return
+    from flagrun import hparams
+
+    try:
+        hparams.write_run_session(run_dir)
+    except (OSError, ValueError) as exc:
+        print(f"flagrun: could not write TensorBoard hparams data: {exc}", file=sys.stderr)
 
 
 def _wait_through_interrupts(handle: RunHandle) -> RunResult:

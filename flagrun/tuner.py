@@ -30,7 +30,7 @@ from typing import Any
 
 import optuna
 
-from flagrun import introspect, jobstore, metrics, runner, space, store
+from flagrun import hparams, introspect, jobstore, metrics, runner, space, store
 from flagrun.errors import MetricsError, RunError, SpecError, UsageError
 from flagrun.gpus import GpuPool, parse_gpus
 from flagrun.progress import make_progress
@@ -380,6 +380,13 @@ class Tuner:
     def run(self) -> JobResult:
         self._mark_tuner_running()
         self._requeue_stale_trials()
+        self._write_hparams(
+            hparams.write_experiment,
+            self.job.job_dir,
+            [param.to_dict() for param in self.spec.params],
+            self.spec.metric_tag,
+            self.spec.goal,
+        )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
         try:
             self.progress.start(self._summary())
@@ -392,6 +399,7 @@ class Tuner:
                 signal.signal(sig, handler)
             self._stop_all(interrupted=True)
             result = self._finish()
+            self._write_hparams(hparams.write_job_hparams, self.job.job_dir)
             self.progress.close(self._summary(), result.state, result.reason)
         if self.abort is not None:
             raise self.abort
@@ -493,6 +501,7 @@ class Tuner:
         )
         self.active[trial_id] = active
         self._record(active, RUNNING)
+        self._write_hparams(hparams.write_session, run_dir, flags, RUNNING)
         self.progress.trial_started(trial_id, flags, gpu)
 
     def _finish_trial(self, active: ActiveTrial) -> None:
@@ -519,6 +528,7 @@ class Tuner:
                 active.trial.set_user_attr("reason", reason)
                 self.study.tell(active.trial, state=optuna.trial.TrialState.FAIL)
         self._record(active, state, value, step, reason, result.duration)
+        self._write_hparams(hparams.write_run_session, active.handle.run_dir)
         self.progress.trial_finished(active.trial_id, state, value, reason)
 
     def _judge(
@@ -646,6 +656,13 @@ class Tuner:
         jobstore.append_trial(self.job.job_dir, row)
         self.job.record.update(updated=_now(), counts=self._count_trials(), best=self._best())
         jobstore.write_job(self.job.job_dir, self.job.record)
+
+    def _write_hparams(self, write: Any, *args: Any) -> None:
+        """TensorBoard HParams data is a view of the job: failing to write it is said, not fatal."""
+        try:
+            write(*args)
+        except (OSError, ValueError) as exc:
+            self.progress.message(f"could not write TensorBoard hparams data: {exc}")
 
     def _mark_tuner_running(self) -> None:
         self.job.record.update(

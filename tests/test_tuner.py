@@ -129,6 +129,11 @@ def test_parallel_job_finishes_best_first_with_isolated_outputs(project: Path) -
     job = json.loads((only_job(project) / "job.json").read_text())
     assert job["state"] == "COMPLETED"
     assert job["counts"]["COMPLETE"] == 8
+    # TensorBoard HParams: the experiment at the job's root, a session per trial
+    # (their content is checked with TensorBoard's own reader in test_hparams.py).
+    assert list(only_job(project).glob("events.out.tfevents.*.flagrun-hparams"))
+    for trial in trials:
+        assert len(list(Path(trial["runDir"]).glob("events.out.tfevents.*.flagrun-hparams-*"))) == 2
     assert job["best"]["trialId"] == trials[0]["trialId"]
 
 
