@@ -13,7 +13,7 @@ import sys
 
 from flagrun.errors import FlagrunError
 
-COMMANDS = ("train", "runs", "show", "logs", "tune", "trials", "collect", "jobs")
+COMMANDS = ("train", "runs", "show", "logs", "tune", "trials", "collect", "jobs", "tensorboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
