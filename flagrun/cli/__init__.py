@@ -13,7 +13,18 @@ import sys
 
 from flagrun.errors import FlagrunError
 
-COMMANDS = ("train", "runs", "show", "logs", "tune", "trials", "collect", "jobs", "tensorboard")
+COMMANDS = (
+    "train",
+    "runs",
+    "show",
+    "logs",
+    "tune",
+    "trials",
+    "collect",
+    "jobs",
+    "tensorboard",
+    "compare",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

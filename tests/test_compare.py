@@ -1,0 +1,77 @@
+"""`flagrun compare`: two real runs of an edited script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flagrun.compare import compare, to_html, to_text
+
+SCRIPT = textwrap.dedent(
+    """
+    from flagrun import flags, flag_integer, flag_numeric, log_metrics
+    FLAGS = flags(flag_numeric("lr", 0.1), flag_integer("units", 8))
+    log_metrics({"val_acc": FLAGS.lr * 2}, step=0)
+    """
+)
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path) -> Path:
+    def train(*values: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "flagrun", "train", "train.py", *values],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+
+    (tmp_path / "train.py").write_text(SCRIPT)
+    train("lr=0.1")
+    (tmp_path / "train.py").write_text(SCRIPT + "print('edited')\n")
+    train("lr=0.25")
+    return tmp_path
+
+
+def test_compare_shows_flags_metrics_and_source_that_differ(two_runs: Path) -> None:
+    runs = sorted(p.name for p in (two_runs / "runs").iterdir())
+    comparison = compare(two_runs / "runs", runs[0], runs[1])
+    assert comparison.flags == [("lr", 0.1, 0.25)]  # units is the same: not listed
+    [(tag, a, b, delta)] = comparison.metrics
+    assert (tag, a, b) == ("val_acc", pytest.approx(0.2), pytest.approx(0.5))
+    assert delta == pytest.approx(0.3)
+    assert list(comparison.source) == ["train.py"]
+    assert "+print('edited')" in comparison.unified_diff("train.py")
+
+    text = to_text(comparison)
+    assert "lr: 0.1 -> 0.25" in text and "(+0.3)" in text and "+print('edited')" in text
+    page = to_html(comparison)
+    assert "print(&#x27;edited&#x27;)" in page or "print('edited')" in page
+    assert "http" not in page  # self-contained: nothing to fetch
+
+
+def test_compare_cli_writes_html(two_runs: Path) -> None:
+    runs = sorted(p.name for p in (two_runs / "runs").iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "flagrun", "compare", runs[0], runs[1], "--html", "cmp.html"],
+        cwd=two_runs,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "flags that differ" in done.stdout
+    assert (two_runs / "cmp.html").read_text().startswith("<!doctype html>")
+
+
+def test_compare_an_unknown_run_is_a_usage_error(two_runs: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "flagrun", "compare", "latest", "nope"],
+        cwd=two_runs,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
