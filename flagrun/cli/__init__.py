@@ -24,6 +24,7 @@ COMMANDS = (
     "jobs",
     "tensorboard",
     "compare",
+    "report",
 )
 
 
