@@ -28,7 +28,9 @@ __all__ = [
     "flag_string",
     "flags",
     "log_metrics",
+    "report",
     "run_dir",
+    "should_stop",
     "train",
     "trials",
     "tune",
@@ -37,6 +39,8 @@ __all__ = [
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY = {
     "log_metrics": "flagrun.writer",
+    "report": "flagrun.objective",
+    "should_stop": "flagrun.objective",
     "train": "flagrun.runner",
     "tune": "flagrun.tuner",
     "trials": "flagrun.collect",

@@ -1,7 +1,9 @@
 """Looking at and gathering a job's results: ``trials``, ``collect`` and ``jobs``.
 
-These read the job folder only (``job.json`` and the trials index), never
-Optuna, so they answer fast and work on a copy of ``runs/``.
+A one-machine job is read from its folder only (``job.json`` and the trials
+index), never Optuna, so they answer fast and work on a copy of ``runs/``. A
+study shared by several workers is read from its database, which has every
+worker's trials; their files come from the study's artifact store.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class TrialsTable:
     max_trials: int
     params: list[str]
     trials: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: str | None = None  # the shared study's artifact store
+    note: str | None = None  # said above the table (e.g. only this worker's trials)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--format json`` document (cloudml's job_trials shape)."""
@@ -60,12 +64,45 @@ class TrialsTable:
         return first if first and first["state"] == "COMPLETE" else None
 
 
-def trials(job: str | None = None, *, runs_dir: str | os.PathLike[str] = "runs") -> TrialsTable:
-    """A job's trials, best first (default: the latest job)."""
-    job_dir = jobstore.resolve_job(Path(runs_dir), job)
+def trials(
+    job: str | None = None,
+    *,
+    runs_dir: str | os.PathLike[str] = "runs",
+    storage: str | None = None,
+    study: str | None = None,
+) -> TrialsTable:
+    """A job's trials, best first (default: the latest job).
+
+    With ``study`` (and ``storage`` or ``FLAGRUN_STORAGE``), the trials of that
+    shared study, from every worker.
+    """
+    runs_dir = Path(runs_dir)
+    if study is not None:
+        return _shared_table(_storage_url(storage), study, runs_dir)
+    job_dir = jobstore.resolve_job(runs_dir, job)
     record = jobstore.read_job(job_dir)
+    note = None
+    if record.get("shared"):
+        url = _recorded_url(record, storage)
+        if url is not None:
+            return _shared_table(url, record["study"], runs_dir)
+        note = (
+            f"this worker's trials only: give --storage (or FLAGRUN_STORAGE) for every "
+            f"worker's trials of study {record['study']}"
+        )
     spec = record["spec"]
     rows = jobstore.read_trials(job_dir)
+    return _table(job_dir, spec, _job_state(record), rows, record.get("artifacts"), note)
+
+
+def _table(
+    job_dir: Path,
+    spec: dict[str, Any],
+    state: str,
+    rows: list[dict[str, Any]],
+    artifacts: str | None,
+    note: str | None = None,
+) -> TrialsTable:
     maximize = spec["goal"] == "MAXIMIZE"
     rows.sort(key=lambda row: _rank(row, maximize))
     return TrialsTable(
@@ -73,11 +110,52 @@ def trials(job: str | None = None, *, runs_dir: str | os.PathLike[str] = "runs")
         job_dir=job_dir,
         goal=spec["goal"],
         metric=spec["metric_tag"],
-        state=_job_state(record),
+        state=state,
         max_trials=spec["max_trials"],
         params=[param["name"] for param in spec["params"]],
         trials=rows,
+        artifacts=artifacts,
+        note=note,
     )
+
+
+def _storage_url(given: str | None) -> str:
+    from flagrun.storage import resolve_url
+
+    url = resolve_url(given)
+    if url is None:
+        raise UsageError(
+            "--study names a shared study: say where it is with --storage URL or FLAGRUN_STORAGE"
+        )
+    return url
+
+
+def _recorded_url(record: dict[str, Any], given: str | None) -> str | None:
+    """The URL of a worker's shared study, when we have it (job.json's is masked)."""
+    from flagrun.storage import MASK, mask, resolve_url
+
+    recorded = record.get("storage", "")
+    url = resolve_url(given)
+    if url is not None and mask(url) == recorded:
+        return url
+    return recorded if MASK not in recorded and "://" in recorded else None
+
+
+def _shared_table(url: str, name: str, runs_dir: Path) -> TrialsTable:
+    from flagrun.storage import load_shared_study, study_meta, trial_rows
+
+    shared = load_shared_study(url, name)
+    meta = study_meta(shared)
+    rows = trial_rows(shared)
+    spec = meta["spec"]
+    return _table(runs_dir / name, spec, _study_state(rows, spec), rows, meta.get("artifacts"))
+
+
+def _study_state(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
+    done = sum(1 for row in rows if row["state"] != "RUNNING" and not row.get("interrupted"))
+    if done >= spec["max_trials"]:
+        return "COMPLETED"
+    return "RUNNING" if any(row["state"] == "RUNNING" for row in rows) else "STOPPED"
 
 
 def _rank(row: dict[str, Any], maximize: bool) -> tuple[int, float, int]:
@@ -111,28 +189,55 @@ def collect(
     which: str | list[int] = "best",
     dest: str | os.PathLike[str] | None = None,
     runs_dir: str | os.PathLike[str] = "runs",
+    storage: str | None = None,
+    study: str | None = None,
+    artifacts: str | None = None,
 ) -> Collected:
     """Copy the best (``which="best"``), all (``"all"``) or chosen trials' run folders.
 
     They land in ``dest`` (default ``collected/<job-id>``) as ``trial-<id>/``, with
     ``best_flags.yml`` holding the best trial's flags, ready for
-    ``flagrun train SCRIPT --flags best_flags.yml``.
+    ``flagrun train SCRIPT --flags best_flags.yml``. Trials of a shared study
+    that ran on another machine are downloaded from its artifact store
+    (``artifacts`` or ``FLAGRUN_ARTIFACTS`` overrides where that is).
     """
-    table = trials(job, runs_dir=runs_dir)
+    table = trials(job, runs_dir=runs_dir, storage=storage, study=study)
     chosen = _choose(table, which)
+    store_url = artifacts or os.environ.get("FLAGRUN_ARTIFACTS") or table.artifacts
     target = Path(dest) if dest is not None else Path("collected") / table.job
     target.mkdir(parents=True, exist_ok=True)
     for row in chosen:
-        source = table.job_dir / row["runDir"]
-        destination = target / f"trial-{row['trialId']}"
-        if source.is_dir():
-            shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
+        _fetch(table, row, target / f"trial-{row['trialId']}", store_url)
     best = table.best()
     flags_file = None
     if best is not None:
         flags_file = target / "best_flags.yml"
-        _write_flags_yaml(flags_file, _resolved_flags(table.job_dir / best["runDir"], best))
+        run_dir = target / f"trial-{best['trialId']}"
+        if not run_dir.is_dir():
+            run_dir = table.job_dir / best["runDir"]
+        _write_flags_yaml(flags_file, _resolved_flags(run_dir, best))
     return Collected(table.job, target, [row["trialId"] for row in chosen], flags_file)
+
+
+def _fetch(table: TrialsTable, row: dict[str, Any], destination: Path, store_url: str | None):
+    """Copy a trial's folder from here, else download it from the artifact store."""
+    source = table.job_dir / row["runDir"]
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
+        return
+    key = row.get("artifact")
+    if key is None or store_url is None:
+        if row["state"] == "RUNNING":
+            return  # nothing to gather yet
+        where = f" on {row['host']}" if row.get("host") else " elsewhere"
+        raise UsageError(
+            f"trial {row['trialId']}'s files are{where}, not in {table.job_dir}, "
+            "and no artifact store holds them",
+            hint="run workers with --artifacts PATH (a shared folder) or s3://BUCKET/PREFIX",
+        )
+    from flagrun.artifacts import open_artifacts
+
+    open_artifacts(store_url).download(key, destination)
 
 
 def _choose(table: TrialsTable, which: str | list[int]) -> list[dict[str, Any]]:

@@ -84,11 +84,22 @@ def read_trials(job_dir: Path) -> list[dict[str, Any]]:
 
 
 def list_jobs(runs_dir: Path) -> list[Path]:
-    """Job folders under ``runs_dir``, newest first (ids are sortable timestamps)."""
+    """Job folders under ``runs_dir``, newest first.
+
+    Ids are sortable timestamps, but a shared study's folder is named after the
+    study, so the order is by ``created`` first.
+    """
     if not runs_dir.is_dir():
         return []
     jobs = [entry for entry in runs_dir.iterdir() if entry.is_dir() and is_job_dir(entry)]
-    return sorted(jobs, key=lambda path: path.name, reverse=True)
+    return sorted(jobs, key=lambda path: (_created(path), path.name), reverse=True)
+
+
+def _created(job_dir: Path) -> str:
+    try:
+        return str(read_json(job_dir / JOB_FILE).get("created") or "")
+    except (OSError, ValueError):
+        return ""
 
 
 def resolve_job(runs_dir: Path, ref: str | None) -> Path:

@@ -450,3 +450,52 @@ def test_resume_previous_job_id_in_the_yaml_continues_that_job(project: Path) ->
     (project / "tuning.yml").write_text(yaml.safe_dump(spec))
     changed = flagrun(project, "tune", "train.py", "--config", "tuning.yml")
     assert changed.returncode == 2 and "searched other params" in changed.stderr
+
+
+CALLBACK_TRAIN = textwrap.dedent(
+    """
+    import time
+    import flagrun
+    from flagrun import flags, flag_numeric
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    hopeless = FLAGS.x > 0.5
+    for epoch in range(40):
+        flagrun.report(0.1 if hopeless else 1.0 - (FLAGS.x - 0.3) ** 2, step=epoch)
+        if flagrun.should_stop():
+            with open("stopped.txt", "w") as f:
+                f.write(f"stopped cleanly at {epoch}")
+            break
+        if hopeless:
+            time.sleep(0.25)
+    """
+)
+
+
+def test_callback_style_report_and_should_stop_let_a_pruned_trial_exit_cleanly(
+    project: Path,
+) -> None:
+    (project / "callback.py").write_text(CALLBACK_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(
+            maxTrials=5,
+            maxParallelTrials=1,
+            algorithm="GRID_SEARCH",
+            enableTrialEarlyStopping=True,
+            earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
+            params=[
+                {
+                    "parameterName": "x",
+                    "type": "DISCRETE",
+                    "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
+                }
+            ],
+        )
+    )
+    done = flagrun(project, "tune", "callback.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 4 + ["PRUNED"]
+    pruned_dir = Path(trials[-1]["runDir"])
+    assert (pruned_dir / "stopped.txt").read_text().startswith("stopped cleanly at")
+    assert trials[-1]["trainingStep"] < 39

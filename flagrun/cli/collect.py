@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flagrun.cli.tune import add_shared_options
 from flagrun.errors import UsageError
 
 
@@ -22,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--trials", metavar="N,M", help="these trial ids")
     parser.add_argument("--dest", type=Path, help="where to copy (default: collected/<job-id>)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
+    add_shared_options(parser, artifacts=True)
     parser.set_defaults(handler=run)
 
 
@@ -40,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
     which: str | list[int] = (
         "all" if args.all else parse_ids(args.trials) if args.trials else "best"
     )
-    done = collect(args.job, which=which, dest=args.dest, runs_dir=args.runs_dir)
+    done = collect(
+        args.job,
+        which=which,
+        dest=args.dest,
+        runs_dir=args.runs_dir,
+        storage=args.storage,
+        study=args.study,
+        artifacts=args.artifacts,
+    )
     trials = ", ".join(str(trial_id) for trial_id in done.trial_ids) or "none"
     print(f"collected trial(s) {trials} of job {done.job} into {done.dest}")
     if done.best_flags_file:

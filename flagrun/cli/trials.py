@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from flagrun.cli.tune import add_shared_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -11,6 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("job", nargs="?", help="job id (default: latest)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    add_shared_options(parser, artifacts=False)
     parser.set_defaults(handler=run)
 
 
@@ -18,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from flagrun.collect import trials
     from flagrun.display import print_json, print_records
 
-    table = trials(args.job, runs_dir=args.runs_dir)
+    table = trials(args.job, runs_dir=args.runs_dir, storage=args.storage, study=args.study)
+    if table.note:
+        print(f"note: {table.note}", file=sys.stderr)
     if args.format == "json":
         print_json(table.to_dict())
         return 0

@@ -38,7 +38,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--progress", choices=["auto", "live", "plain", "quiet"], default="auto", help="display"
     )
+    add_shared_options(parser, artifacts=True)
     parser.set_defaults(handler=run)
+
+
+def add_shared_options(parser: argparse.ArgumentParser, *, artifacts: bool) -> None:
+    """--storage/--study (and --artifacts): a study shared by workers on several machines."""
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="database shared by workers, e.g. postgresql://USER@HOST/DB "
+        "(default: $FLAGRUN_STORAGE, else a file inside the job folder)",
+    )
+    parser.add_argument("--study", metavar="NAME", help="the shared study's name")
+    if artifacts:
+        parser.add_argument(
+            "--artifacts",
+            metavar="PATH|URL",
+            help="where trials' folders are uploaded for every machine to collect: a shared "
+            "folder or s3://BUCKET/PREFIX (default: $FLAGRUN_ARTIFACTS, else the study's)",
+        )
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[str]] | None:
@@ -78,5 +97,8 @@ def run(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         progress=args.progress,
         fixed=parse_values(args.values),
+        storage=args.storage,
+        study=args.study,
+        artifacts=args.artifacts,
     )
     return result.exit_code

@@ -1,0 +1,331 @@
+"""One study shared by several `flagrun tune` workers through the real PostgreSQL server.
+
+Workers are real processes; one is SIGKILLed in the middle of a trial and the
+survivors must fail that trial and run its parameters again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+
+from flagrun import distributed, storage
+
+PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5), flag_numeric("sleep", 0.4))
+    for epoch in range(3):
+        time.sleep(FLAGS.sleep)
+        log_metrics({"val_acc": 1.0 - (FLAGS.x - 0.3) ** 2 - 0.1 / (epoch + 1)}, step=epoch)
+    with open("model.txt", "w") as f:
+        f.write(f"x={FLAGS.x}")
+    """
+)
+
+
+def tuning_yaml(max_trials: int, parallel: int) -> str:
+    hyper = {
+        "goal": "MAXIMIZE",
+        "hyperparameterMetricTag": "val_acc",
+        "maxTrials": max_trials,
+        "maxParallelTrials": parallel,
+        "params": [
+            {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+        ],
+    }
+    return json.dumps({"trainingInput": {"hyperparameters": hyper}})
+
+
+def _postgres_up() -> str | None:
+    try:
+        storage.open_database(PG_URL)
+    except Exception as exc:  # the reason is shown in the skip message
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg() -> str:
+    problem = _postgres_up()
+    if problem:
+        if os.environ.get("FLAGRUN_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here: {problem}")
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {problem}")
+    return PG_URL
+
+
+@pytest.fixture
+def study_name(pg: str):
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=name, storage=storage.open_database(pg))
+
+
+def make_project(folder: Path, max_trials: int, parallel: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.py").write_text(TRAIN)
+    (folder / "tuning.yml").write_text(tuning_yaml(max_trials, parallel))
+    return folder
+
+
+def worker_env(pg: str, artifacts: Path | None, heartbeat: float = 0.3) -> dict[str, str]:
+    env = {**os.environ, "FLAGRUN_STORAGE": pg, distributed.HEARTBEAT_ENV: str(heartbeat)}
+    if artifacts is not None:
+        env["FLAGRUN_ARTIFACTS"] = str(artifacts)
+    return env
+
+
+def start_worker(project: Path, study: str, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flagrun",
+            "tune",
+            "--config",
+            "tuning.yml",
+            "--study",
+            study,
+            "--progress",
+            "plain",
+            *extra,
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def flagrun(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flagrun", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def load(pg: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage.open_database(pg))
+
+
+def running_trial_of(
+    study: optuna.Study, pid: int, project: Path
+) -> optuna.trial.FrozenTrial | None:
+    """A trial that worker ``pid`` runs and that has written its first metrics."""
+    for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.system_attrs.get(distributed.WORKER_ATTR, "")
+        run_dir = project / "runs" / study.study_name / "trials" / str(trial.number + 1)
+        if worker.endswith(f":{pid}") and list(run_dir.rglob("events.out.tfevents.*")):
+            return trial
+    return None
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
+    pg: str, study_name: str, tmp_path: Path
+) -> None:
+    machine_a = make_project(tmp_path / "machine-a", max_trials=12, parallel=1)
+    machine_b = make_project(tmp_path / "machine-b", max_trials=12, parallel=1)
+    artifacts = tmp_path / "shared-artifacts"
+    env = worker_env(pg, artifacts)
+    # Two workers on one machine (same folder), one on another.
+    workers = [
+        start_worker(machine_a, study_name, env),
+        start_worker(machine_a, study_name, env),
+        start_worker(machine_b, study_name, env),
+    ]
+    victim = workers[2]
+    study = wait_for(lambda: _study_if_exists(pg, study_name), what="the study")
+    doomed = wait_for(
+        lambda: running_trial_of(study, victim.pid, machine_b), what="a trial of the victim worker"
+    )
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    outputs = [worker.communicate(timeout=180)[0] for worker in workers[:2]]
+    for worker, output in zip(workers[:2], outputs, strict=True):
+        assert worker.returncode == 0, output
+
+    trials = load(pg, study_name).get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 12
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    killed = next(t for t in trials if t.number == doomed.number)
+    assert killed.state == optuna.trial.TrialState.FAIL
+    assert killed.user_attrs["interrupted"] is True
+    retry = [t for t in trials if t.user_attrs.get("retryOf") == doomed.number + 1]
+    assert len(retry) == 1
+    assert retry[0].state == optuna.trial.TrialState.COMPLETE
+    assert retry[0].params == killed.params
+    assert any("stopped beating" in output for output in outputs)
+
+    # A fourth process, anywhere, sees every worker's trials.
+    elsewhere = tmp_path / "laptop"
+    elsewhere.mkdir()
+    listed = flagrun(elsewhere, env, "trials", "--study", study_name, "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)["trials"]
+    states = [row["state"] for row in rows]
+    assert states.count("COMPLETE") == 12
+    assert states[:12] == ["COMPLETE"] * 12
+    assert {row["trialId"] for row in rows} == {t.number + 1 for t in trials if t.user_attrs}
+    values = [row["objectiveValue"] for row in rows[:12]]
+    assert values == sorted(values, reverse=True)
+
+    # ...and collects the best trial's files from the artifact store.
+    env_no_artifacts = {k: v for k, v in env.items() if k != "FLAGRUN_ARTIFACTS"}
+    got = flagrun(elsewhere, env_no_artifacts, "collect", "--study", study_name, "--dest", "best")
+    assert got.returncode == 0, got.stderr
+    best_id = rows[0]["trialId"]
+    best_dir = elsewhere / "best" / f"trial-{best_id}"
+    best_x = rows[0]["hyperparameters"]["x"]
+    assert (best_dir / "model.txt").read_text() == f"x={best_x}"
+    assert list((best_dir / "logs").rglob("events.out.tfevents.*"))
+    assert f"x: {best_x}" in (elsewhere / "best" / "best_flags.yml").read_text()
+
+
+def _study_if_exists(pg: str, name: str) -> optuna.Study | None:
+    try:
+        return load(pg, name)
+    except KeyError:
+        return None
+
+
+def test_max_trials_is_a_global_budget_no_worker_overshoots(
+    pg: str, study_name: str, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", max_trials=5, parallel=2)
+    env = worker_env(pg, None)
+    workers = [start_worker(project, study_name, env, "sleep=0") for _ in range(3)]
+    for worker in workers:
+        output = worker.communicate(timeout=180)[0]
+        assert worker.returncode == 0, output
+    trials = load(pg, study_name).get_trials()
+    counted = [t for t in trials if not t.user_attrs.get("surplus")]
+    assert [t.state for t in counted] == [optuna.trial.TrialState.COMPLETE] * 5
+    listed = flagrun(project, env, "trials", "--study", study_name, "--format", "json")
+    assert len(json.loads(listed.stdout)["trials"]) == 5
+    # This machine's own folder holds this machine's trials, named by their shared ids.
+    local = sorted(int(p.name) for p in (project / "runs" / study_name / "trials").iterdir())
+    assert local == [t.number + 1 for t in counted]
+
+
+def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_path: Path) -> None:
+    secret = "s3cr3t-pw"
+    # Trust authentication ignores the password: the URL works and carries a secret.
+    url = pg.replace("postgres@", f"postgres:{secret}@")
+    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
+    env = {**worker_env(url, None), "FLAGRUN_STORAGE": ""}
+    done = flagrun(
+        project,
+        env,
+        "tune",
+        "--config",
+        "tuning.yml",
+        "--storage",
+        url,
+        "--study",
+        study_name,
+        "--progress",
+        "plain",
+        "sleep=0",
+    )
+    assert done.returncode == 0, done.stderr
+    listed = flagrun(project, env, "trials", "--storage", url, "--study", study_name)
+    assert listed.returncode == 0, listed.stderr
+    for text in (done.stdout, done.stderr, listed.stdout, listed.stderr):
+        assert secret not in text
+    for path in (project / "runs").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    record = json.loads((project / "runs" / study_name / "job.json").read_text())
+    assert record["storage"] == pg.replace("postgres@", "postgres:***@")
+
+
+def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", max_trials=2, parallel=1)
+    env = worker_env(pg, None)
+    first = flagrun(
+        project,
+        env,
+        "tune",
+        "--config",
+        "tuning.yml",
+        "--study",
+        study_name,
+        "--max-trials",
+        "1",
+        "--progress",
+        "quiet",
+        "sleep=0",
+    )
+    assert first.returncode == 0, first.stderr
+    again = flagrun(project, env, "tune", "--resume", study_name, "--progress", "quiet")
+    assert again.returncode == 0, again.stderr
+    complete = load(pg, study_name).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 1  # the study's budget is 1: the rejoining worker has nothing to do
+
+
+@pytest.mark.parametrize(
+    ("args", "env_url", "code", "expected"),
+    [
+        (
+            ["--storage", "postgresql://postgres:hunter22@127.0.0.1:5999/test", "--study", "s"],
+            "",
+            1,
+            "cannot open the study storage postgresql://postgres:***@127.0.0.1:5999/test",
+        ),
+        (["--storage", "not-a-url", "--study", "s"], "", 2, "is not a database URL"),
+        (["--storage", "nosuchdb://x/y", "--study", "s"], "", 2, "not one SQLAlchemy understands"),
+        (["--study", "s"], "", 2, "needs both --storage URL (or FLAGRUN_STORAGE) and --study"),
+        (["--study", "no/slash"], PG_URL, 2, "must be letters, digits"),
+    ],
+)
+def test_storage_mistakes_get_one_clear_line(
+    tmp_path: Path, args: list[str], env_url: str, code: int, expected: str
+) -> None:
+    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
+    env = {**os.environ, "FLAGRUN_STORAGE": env_url}
+    done = flagrun(project, env, "tune", "--config", "tuning.yml", *args)
+    assert done.returncode == code, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "hunter22" not in done.stderr + done.stdout
+    assert not (project / "runs").exists() or not any((project / "runs").iterdir())
+
+
+def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) -> None:
+    done = flagrun(tmp_path, {**os.environ, "FLAGRUN_STORAGE": pg}, "trials", "--study", "nope-x")
+    assert done.returncode == 2
+    assert "no study 'nope-x'" in done.stderr
