@@ -329,3 +329,33 @@ def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) ->
     done = flagrun(tmp_path, {**os.environ, "FLAGRUN_STORAGE": pg}, "trials", "--study", "nope-x")
     assert done.returncode == 2
     assert "no study 'nope-x'" in done.stderr
+
+
+def test_a_worker_with_another_search_space_is_refused(
+    pg: str, study_name: str, tmp_path: Path
+) -> None:
+    first = make_project(tmp_path / "a", max_trials=1, parallel=1)
+    env = worker_env(pg, None)
+    done = flagrun(
+        first,
+        env,
+        "tune",
+        "--config",
+        "tuning.yml",
+        "--study",
+        study_name,
+        "--progress",
+        "quiet",
+        "sleep=0",
+    )
+    assert done.returncode == 0, done.stderr
+    other = make_project(tmp_path / "b", max_trials=1, parallel=1)
+    yaml_text = json.loads(tuning_yaml(1, 1))
+    yaml_text["trainingInput"]["hyperparameters"]["params"][0]["maxValue"] = 0.5
+    (other / "tuning.yml").write_text(json.dumps(yaml_text))
+    refused = flagrun(other, env, "tune", "--config", "tuning.yml", "--study", study_name)
+    assert refused.returncode == 2
+    assert f"study {study_name!r} searches other params than your YAML" in refused.stderr
+    assert not (other / "runs" / study_name).exists()
+    jobs = flagrun(first, env, "jobs")
+    assert study_name in jobs.stdout
