@@ -34,6 +34,7 @@ __all__ = [
     "train",
     "trials",
     "tune",
+    "write_report",
 ]
 
 # name -> module that defines it; imported on first access (PEP 562).
@@ -45,6 +46,7 @@ _LAZY = {
     "tune": "flagrun.tuner",
     "trials": "flagrun.collect",
     "collect": "flagrun.collect",
+    "write_report": "flagrun.htmlreport",
 }
 
 

@@ -24,6 +24,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_scheduling.py", ["--quick"], "slot utilisation"),
         ("bench_storage.py", ["--quick"], "sqlite / journal"),
         ("bench_trials.py", ["--quick"], "flagrun trials --format table"),
+        ("bench_report.py", ["--quick"], "flagrun report"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:

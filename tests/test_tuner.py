@@ -218,8 +218,14 @@ def start_tuner(project: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    _wait_for(lambda: _running_trials(project) >= 2, timeout=60)
+    _wait_for(lambda: _running_trials(project) >= 2 and _pids_written(project) >= 2, timeout=60)
     return tuner
+
+
+def _pids_written(project: Path) -> int:
+    """How many trial processes got far enough to write their pid (they run TRAIN)."""
+    pids = project / "pids.txt"
+    return len(pids.read_text().split()) if pids.exists() else 0
 
 
 def test_nan_objective_and_trial_timeout_fail_their_trials_with_the_reason(project: Path) -> None:
