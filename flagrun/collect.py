@@ -92,7 +92,7 @@ def trials(
         )
     spec = record["spec"]
     rows = jobstore.read_trials(job_dir)
-    return _table(job_dir, spec, _job_state(record), rows, record.get("artifacts"), note)
+    return _table(job_dir, spec, job_state(record), rows, record.get("artifacts"), note)
 
 
 def _table(
@@ -167,7 +167,8 @@ def _rank(row: dict[str, Any], maximize: bool) -> tuple[int, float, int]:
     return (STATE_ORDER.get(row["state"], 9), key, row["trialId"])
 
 
-def _job_state(record: dict[str, Any]) -> str:
+def job_state(record: dict[str, Any]) -> str:
+    """A job's state, CRASHED when it says RUNNING but its tuner is gone."""
     if record.get("state") == "RUNNING" and not store.is_alive(record.get("tuner") or {}):
         return "CRASHED"
     return record.get("state", "UNKNOWN")
@@ -289,7 +290,7 @@ def jobs(runs_dir: str | os.PathLike[str] = "runs") -> list[dict[str, Any]]:
         listing.append(
             {
                 "job": job_dir.name,
-                "state": _job_state(record),
+                "state": job_state(record),
                 "script": record.get("script"),
                 "metric": record["spec"]["metric_tag"],
                 "goal": record["spec"]["goal"],

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import jobstore, store
+from flagrun.collect import job_state
 from flagrun.errors import StoreError, UsageError
 
 REPORT_FILE = "report.html"
@@ -193,7 +194,7 @@ def _job_summary(
     rows = [
         ("job", record.get("id", job_dir.name)),
         ("script", record.get("script")),
-        ("state", _job_state(record)),
+        ("state", job_state(record)),
         ("goal", f"{spec['goal']} {spec['metric_tag']} ({spec.get('metric_aggregation', 'last')})"),
         ("algorithm", spec.get("algorithm")),
         ("trials", f"{len(trials)} of {spec['max_trials']}: " + _counts_text(counts)),
@@ -218,12 +219,6 @@ def _trial_time(durations: list[float]) -> str:
         return "-"
     total = sum(durations)
     return f"{_duration(total)} in all, {_duration(total / len(durations))} per trial"
-
-
-def _job_state(record: dict[str, Any]) -> str:
-    if record.get("state") == "RUNNING" and not store.is_alive(record.get("tuner") or {}):
-        return "CRASHED"
-    return str(record.get("state", "UNKNOWN"))
 
 
 def _counts_text(counts: dict[str, int]) -> str:
