@@ -204,7 +204,9 @@ def _open_artifacts(url: str | None) -> Any:
         return None
     from flagrun.artifacts import open_artifacts
 
-    return open_artifacts(url)
+    artifacts = open_artifacts(url)
+    artifacts.check()  # an unusable store fails the start, not every trial's upload
+    return artifacts
 
 
 def join_job(
