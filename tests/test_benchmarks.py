@@ -25,6 +25,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_storage.py", ["--quick"], "sqlite / journal"),
         ("bench_trials.py", ["--quick"], "flagrun trials --format table"),
         ("bench_report.py", ["--quick"], "flagrun report"),
+        ("bench_fashion_race.py", ["--quick"], "TEST acc"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:
