@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import optuna
 
@@ -31,17 +32,17 @@ _SECRET_QUERY_KEYS = {"password", "pass", "pwd", "passwd", "sslpassword"}
 def mask(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe to print or store)."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
+    masked = url
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
         if ":" in userinfo:
             netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+            masked = masked.replace(f"//{parts.netloc}", f"//{netloc}", 1)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
         pairs = [(k, MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = masked.replace(f"?{parts.query}", f"?{urlencode(pairs, safe='*')}", 1)
+    return masked
 
 
 def has_secret(url: str) -> bool:
@@ -102,7 +103,7 @@ def open_database(url: str) -> optuna.storages.BaseStorage:
     if driver_url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     try:
-        return optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs)
+        return _rdb_storage(driver_url, kwargs)
     except ImportError:
         raise UsageError(
             f"no database driver for {shown}",
@@ -110,6 +111,18 @@ def open_database(url: str) -> optuna.storages.BaseStorage:
         ) from None
     except Exception as exc:  # SQLAlchemy's errors, whose text may hold the URL
         raise _storage_error(exc, url) from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Workers starting together on an empty database race to create Optuna's tables:
+    the loser's CREATE fails on the winner's, and a second try finds them made."""
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
+        time.sleep(0.5)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def _with_installed_driver(url: str) -> str:
