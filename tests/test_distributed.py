@@ -126,6 +126,11 @@ def flagrun(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
+def tune(project: Path, env: dict[str, str], study: str, *extra: str):
+    """One worker, run to its end."""
+    return flagrun(project, env, "tune", "--config", "tuning.yml", "--study", study, *extra)
+
+
 def load(pg: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage.open_database(pg))
 
@@ -276,20 +281,7 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
 def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", max_trials=2, parallel=1)
     env = worker_env(pg, None)
-    first = flagrun(
-        project,
-        env,
-        "tune",
-        "--config",
-        "tuning.yml",
-        "--study",
-        study_name,
-        "--max-trials",
-        "1",
-        "--progress",
-        "quiet",
-        "sleep=0",
-    )
+    first = tune(project, env, study_name, "--max-trials", "1", "--progress", "quiet", "sleep=0")
     assert first.returncode == 0, first.stderr
     again = flagrun(project, env, "tune", "--resume", study_name, "--progress", "quiet")
     assert again.returncode == 0, again.stderr
@@ -336,24 +328,13 @@ def test_a_worker_with_another_search_space_is_refused(
 ) -> None:
     first = make_project(tmp_path / "a", max_trials=1, parallel=1)
     env = worker_env(pg, None)
-    done = flagrun(
-        first,
-        env,
-        "tune",
-        "--config",
-        "tuning.yml",
-        "--study",
-        study_name,
-        "--progress",
-        "quiet",
-        "sleep=0",
-    )
+    done = tune(first, env, study_name, "--progress", "quiet", "sleep=0")
     assert done.returncode == 0, done.stderr
     other = make_project(tmp_path / "b", max_trials=1, parallel=1)
     yaml_text = json.loads(tuning_yaml(1, 1))
     yaml_text["trainingInput"]["hyperparameters"]["params"][0]["maxValue"] = 0.5
     (other / "tuning.yml").write_text(json.dumps(yaml_text))
-    refused = flagrun(other, env, "tune", "--config", "tuning.yml", "--study", study_name)
+    refused = tune(other, env, study_name)
     assert refused.returncode == 2
     assert f"study {study_name!r} searches other params than your YAML" in refused.stderr
     assert not (other / "runs" / study_name).exists()

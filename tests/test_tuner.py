@@ -384,26 +384,29 @@ PRUNE_TRAIN = textwrap.dedent(
 )
 
 
+def hopeless_last_grid_yaml() -> str:
+    """Four good trials fill the median pruner's history, then x=0.9 is hopeless."""
+    return tuning_yaml(
+        maxTrials=5,
+        maxParallelTrials=1,
+        algorithm="GRID_SEARCH",
+        enableTrialEarlyStopping=True,
+        earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
+        params=[
+            {
+                "parameterName": "x",
+                "type": "DISCRETE",
+                "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
+            }
+        ],
+    )
+
+
 def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> None:
     # The grid runs in ascending order: four good quick trials fill the pruner's
     # history, then x=0.9, hopeless from its first epoch and slow, must be cut short.
     (project / "prune.py").write_text(PRUNE_TRAIN)
-    (project / "tuning.yml").write_text(
-        tuning_yaml(
-            maxTrials=5,
-            maxParallelTrials=1,
-            algorithm="GRID_SEARCH",
-            enableTrialEarlyStopping=True,
-            earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
-            params=[
-                {
-                    "parameterName": "x",
-                    "type": "DISCRETE",
-                    "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
-                }
-            ],
-        )
-    )
+    (project / "tuning.yml").write_text(hopeless_last_grid_yaml())
     done = flagrun(project, "tune", "prune.py", "--config", "tuning.yml", "--progress", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
     trials = trials_json(project)["trials"]
@@ -482,22 +485,7 @@ def test_callback_style_report_and_should_stop_let_a_pruned_trial_exit_cleanly(
     project: Path,
 ) -> None:
     (project / "callback.py").write_text(CALLBACK_TRAIN)
-    (project / "tuning.yml").write_text(
-        tuning_yaml(
-            maxTrials=5,
-            maxParallelTrials=1,
-            algorithm="GRID_SEARCH",
-            enableTrialEarlyStopping=True,
-            earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
-            params=[
-                {
-                    "parameterName": "x",
-                    "type": "DISCRETE",
-                    "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
-                }
-            ],
-        )
-    )
+    (project / "tuning.yml").write_text(hopeless_last_grid_yaml())
     done = flagrun(project, "tune", "callback.py", "--config", "tuning.yml", "--progress", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
     trials = trials_json(project)["trials"]
