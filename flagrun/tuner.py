@@ -261,7 +261,8 @@ def join_job(
                 backend, name, _worker_spec(spec_dict, spec), create=create
             ),
         )
-        notes = _spec_notes(spec)
+        verb = "created" if shared.created else "joined"
+        notes = [f"{verb} study {name} in {storage.mask(request.storage)}", *_spec_notes(spec)]
         if not shared.created:
             spec, notes = _adopt_study_spec(shared.meta, spec, request, name, notes)
             _check_same_fixed(shared.meta, fixed, name)

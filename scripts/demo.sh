@@ -21,3 +21,4 @@ cd scripts
 "$FLAGRUN" tune mnist_mlp.py --config demo.yml --runs-dir ../runs dataset=fashion_mnist epochs=8
 "$FLAGRUN" trials --runs-dir ../runs
 "$FLAGRUN" collect --runs-dir ../runs --dest ../collected/demo
+"$FLAGRUN" report --runs-dir ../runs   # an HTML page of the job: open the path it prints
