@@ -26,6 +26,8 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_trials.py", ["--quick"], "flagrun trials --format table"),
         ("bench_report.py", ["--quick"], "flagrun report"),
         ("bench_fashion_race.py", ["--quick"], "TEST acc"),
+        ("bench_pruning.py", ["--quick"], "compute ratio"),
+        ("bench_search.py", ["--quick"], "regret"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:

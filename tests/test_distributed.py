@@ -216,6 +216,8 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     best_dir = elsewhere / "best" / f"trial-{best_id}"
     best_x = rows[0]["hyperparameters"]["x"]
     assert (best_dir / "model.txt").read_text() == f"x={best_x}"
+    uploaded = json.loads((best_dir / "run.json").read_text())
+    assert uploaded["trial"]["state"] == "COMPLETE"  # uploaded once the folder was final
     assert list((best_dir / "logs").rglob("events.out.tfevents.*"))
     assert f"x: {best_x}" in (elsewhere / "best" / "best_flags.yml").read_text()
 

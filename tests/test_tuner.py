@@ -493,3 +493,24 @@ def test_callback_style_report_and_should_stop_let_a_pruned_trial_exit_cleanly(
     pruned_dir = Path(trials[-1]["runDir"])
     assert (pruned_dir / "stopped.txt").read_text().startswith("stopped cleanly at")
     assert trials[-1]["trainingStep"] < 39
+
+
+def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
+    import optuna
+
+    from flagrun.spec import TuningSpec
+    from flagrun.tuner import make_pruner
+
+    spec = TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", max_parallel_trials=2)
+    assert isinstance(make_pruner(spec), optuna.pruners.NopPruner)  # early stopping off
+    on = TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", early_stopping=True)
+    default = make_pruner(on)
+    assert isinstance(default, optuna.pruners.PercentilePruner)
+    assert default._percentile == 25.0
+    chosen = TuningSpec(
+        goal="MAXIMIZE",
+        metric_tag="val_acc",
+        early_stopping=True,
+        early_stopping_config={"pruner": "hyperband", "min_resource": 2},
+    )
+    assert isinstance(make_pruner(chosen), optuna.pruners.HyperbandPruner)
