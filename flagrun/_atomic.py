@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -42,8 +43,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Replace ``path`` with ``data`` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Replace ``path`` with ``data`` as indented JSON, atomically.
+
+    JSON has no NaN or infinity: such floats are written as the strings ``"nan"``,
+    ``"inf"`` and ``"-inf"``, so that every reader can parse the file.
+    """
+    text = json.dumps(_finite(data), indent=2, allow_nan=False, default=str)
+    write_text_atomic(path, text + "\n")
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return "nan" if math.isnan(data) else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

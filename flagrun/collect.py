@@ -13,13 +13,23 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flagrun import jobstore, store
-from flagrun.errors import UsageError
+from flagrun.errors import StoreError, UsageError
+from flagrun.records import JobRecord, JobState, TrialRow, TrialState
+from flagrun.spec import TuningSpec
+
+if TYPE_CHECKING:
+    import optuna
 
 # Best first: complete trials by objective, then running, pruned and failed ones.
-STATE_ORDER = {"COMPLETE": 0, "RUNNING": 1, "PRUNED": 2, "FAILED": 3}
+STATE_ORDER = {
+    TrialState.COMPLETE: 0,
+    TrialState.RUNNING: 1,
+    TrialState.PRUNED: 2,
+    TrialState.FAILED: 3,
+}
 
 
 @dataclass
@@ -30,10 +40,10 @@ class TrialsTable:
     job_dir: Path
     goal: str
     metric: str
-    state: str
+    state: JobState
     max_trials: int
     params: list[str]
-    trials: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[TrialRow] = field(default_factory=list)
     artifacts: str | None = None  # the shared study's artifact store
     note: str | None = None  # said above the table (e.g. only this worker's trials)
 
@@ -46,22 +56,22 @@ class TrialsTable:
             "metric": self.metric,
             "trials": [
                 {
-                    "trialId": row["trialId"],
-                    "state": row["state"],
-                    "objectiveValue": row.get("objectiveValue"),
-                    "trainingStep": row.get("trainingStep"),
-                    "hyperparameters": row.get("hyperparameters", {}),
-                    "runDir": os.path.join(job_dir, row["runDir"]),
-                    "duration": row.get("duration"),
+                    "trialId": row.trial_id,
+                    "state": row.state.value,
+                    "objectiveValue": row.objective_value,
+                    "trainingStep": row.training_step,
+                    "hyperparameters": row.hyperparameters,
+                    "runDir": os.path.join(job_dir, row.run_dir),
+                    "duration": row.duration,
                 }
                 for row in self.trials
             ],
         }
 
-    def best(self) -> dict[str, Any] | None:
+    def best(self) -> TrialRow | None:
         """The best complete trial, or None."""
         first = self.trials[0] if self.trials else None
-        return first if first and first["state"] == "COMPLETE" else None
+        return first if first and first.state == TrialState.COMPLETE else None
 
 
 def trials(
@@ -82,37 +92,37 @@ def trials(
     job_dir = jobstore.resolve_job(runs_dir, job)
     record = jobstore.read_job(job_dir)
     note = None
-    if record.get("shared"):
+    if record.shared and record.study:
         url = _recorded_url(record, storage)
         if url is not None:
-            return _shared_table(url, record["study"], runs_dir)
+            return _shared_table(url, record.study, runs_dir)
         note = (
             f"this worker's trials only: give --storage (or FLAGRUN_STORAGE) for every "
-            f"worker's trials of study {record['study']}"
+            f"worker's trials of study {record.study}"
         )
-    spec = record["spec"]
     rows = jobstore.read_trials(job_dir)
-    return _table(job_dir, spec, job_state(record), rows, record.get("artifacts"), note)
+    state = jobstore.job_state(record)
+    return _table(job_dir, record.spec, state, rows, record.artifacts, note)
 
 
 def _table(
     job_dir: Path,
-    spec: dict[str, Any],
-    state: str,
-    rows: list[dict[str, Any]],
+    spec: TuningSpec,
+    state: JobState,
+    rows: list[TrialRow],
     artifacts: str | None,
     note: str | None = None,
 ) -> TrialsTable:
-    maximize = spec["goal"] == "MAXIMIZE"
+    maximize = spec.goal == "MAXIMIZE"
     rows.sort(key=lambda row: _rank(row, maximize))
     return TrialsTable(
         job=job_dir.name,
         job_dir=job_dir,
-        goal=spec["goal"],
-        metric=spec["metric_tag"],
+        goal=spec.goal,
+        metric=spec.metric_tag,
         state=state,
-        max_trials=spec["max_trials"],
-        params=[param["name"] for param in spec["params"]],
+        max_trials=spec.max_trials,
+        params=[param.name for param in spec.params],
         trials=rows,
         artifacts=artifacts,
         note=note,
@@ -130,11 +140,11 @@ def _storage_url(given: str | None) -> str:
     return url
 
 
-def _recorded_url(record: dict[str, Any], given: str | None) -> str | None:
+def _recorded_url(record: JobRecord, given: str | None) -> str | None:
     """The URL of a worker's shared study, when we have it (job.json's is masked)."""
     from flagrun.storage import MASK, mask, resolve_url
 
-    recorded = record.get("storage", "")
+    recorded = record.storage or ""
     url = resolve_url(given)
     if url is not None and mask(url) == recorded:
         return url
@@ -142,36 +152,61 @@ def _recorded_url(record: dict[str, Any], given: str | None) -> str | None:
 
 
 def _shared_table(url: str, name: str, runs_dir: Path) -> TrialsTable:
-    from flagrun.storage import load_shared_study, study_meta, trial_rows
+    from flagrun.storage import load_shared_study, study_meta
 
     shared = load_shared_study(url, name)
-    meta = study_meta(shared)
-    rows = trial_rows(shared)
-    spec = meta["spec"]
-    return _table(runs_dir / name, spec, _study_state(rows, spec), rows, meta.get("artifacts"))
+    meta = study_meta(shared) or {}
+    spec = TuningSpec.from_dict(meta["spec"])
+    rows = study_rows(shared)
+    state = _study_state(rows, spec.max_trials)
+    return _table(runs_dir / name, spec, state, rows, meta.get("artifacts"))
 
 
-def _study_state(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
-    done = sum(1 for row in rows if row["state"] != "RUNNING" and not row.get("interrupted"))
-    if done >= spec["max_trials"]:
-        return "COMPLETED"
-    return "RUNNING" if any(row["state"] == "RUNNING" for row in rows) else "STOPPED"
+def study_rows(study: optuna.Study) -> list[TrialRow]:
+    """Every asked trial of a study as a trials-index row, by trialId."""
+    from flagrun.tuner import budget
+
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        state = budget.trial_state(trial)
+        attrs = trial.user_attrs
+        if state is None or attrs.get(budget.SURPLUS):
+            continue  # queued and not started yet, or asked beyond the budget and given back
+        reason = attrs.get("reason")
+        if attrs.get(budget.INTERRUPTED):
+            reason = reason or "interrupted; its parameters were run again"
+        complete = state == TrialState.COMPLETE
+        rows.append(
+            TrialRow(
+                trial_id=trial.number + 1,
+                state=state,
+                hyperparameters=attrs.get("flags", dict(trial.params)),
+                run_dir=attrs.get("runDir", f"{jobstore.TRIALS_DIR}/{trial.number + 1}"),
+                objective_value=trial.value if complete else attrs.get("lastValue"),
+                training_step=attrs.get("trainingStep"),
+                duration=attrs.get("duration"),
+                reason=reason,
+                host=attrs.get("host"),
+                artifact=attrs.get("artifact"),
+                interrupted=bool(attrs.get(budget.INTERRUPTED)),
+            )
+        )
+    return rows
 
 
-def _rank(row: dict[str, Any], maximize: bool) -> tuple[int, float, int]:
-    value = row.get("objectiveValue")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        key = math.inf
-    else:
-        key = -value if maximize else value
-    return (STATE_ORDER.get(row["state"], 9), key, row["trialId"])
+def _study_state(rows: list[TrialRow], max_trials: int) -> JobState:
+    running = TrialState.RUNNING
+    done = sum(1 for row in rows if row.state != running and not row.interrupted)
+    if done >= max_trials:
+        return JobState.COMPLETED
+    return JobState.RUNNING if any(row.state == running for row in rows) else JobState.STOPPED
 
 
-def job_state(record: dict[str, Any]) -> str:
-    """A job's state, CRASHED when it says RUNNING but its tuner is gone."""
-    if record.get("state") == "RUNNING" and not store.is_alive(record.get("tuner") or {}):
-        return "CRASHED"
-    return record.get("state", "UNKNOWN")
+def _rank(row: TrialRow, maximize: bool) -> tuple[int, float, int]:
+    value = row.objective_value
+    missing = value is None or math.isnan(value)
+    key = math.inf if missing else (-value if maximize else value)  # type: ignore[operator]
+    return (STATE_ORDER.get(row.state, 9), key, row.trial_id)
 
 
 @dataclass
@@ -208,40 +243,39 @@ def collect(
     target = Path(dest) if dest is not None else Path("collected") / table.job
     target.mkdir(parents=True, exist_ok=True)
     for row in chosen:
-        _fetch(table, row, target / f"trial-{row['trialId']}", store_url)
+        _fetch(table, row, target / f"trial-{row.trial_id}", store_url)
     best = table.best()
     flags_file = None
     if best is not None:
         flags_file = target / "best_flags.yml"
-        run_dir = target / f"trial-{best['trialId']}"
+        run_dir = target / f"trial-{best.trial_id}"
         if not run_dir.is_dir():
-            run_dir = table.job_dir / best["runDir"]
+            run_dir = table.job_dir / best.run_dir
         _write_flags_yaml(flags_file, _resolved_flags(run_dir, best))
-    return Collected(table.job, target, [row["trialId"] for row in chosen], flags_file)
+    return Collected(table.job, target, [row.trial_id for row in chosen], flags_file)
 
 
-def _fetch(table: TrialsTable, row: dict[str, Any], destination: Path, store_url: str | None):
+def _fetch(table: TrialsTable, row: TrialRow, destination: Path, store_url: str | None) -> None:
     """Copy a trial's folder from here, else download it from the artifact store."""
-    source = table.job_dir / row["runDir"]
+    source = table.job_dir / row.run_dir
     if source.is_dir():
         shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
         return
-    key = row.get("artifact")
-    if key is None or store_url is None:
-        if row["state"] == "RUNNING":
+    if row.artifact is None or store_url is None:
+        if row.state == TrialState.RUNNING:
             return  # nothing to gather yet
-        where = f" on {row['host']}" if row.get("host") else " elsewhere"
+        where = f" on {row.host}" if row.host else " elsewhere"
         raise UsageError(
-            f"trial {row['trialId']}'s files are{where}, not in {table.job_dir}, "
+            f"trial {row.trial_id}'s files are{where}, not in {table.job_dir}, "
             "and no artifact store holds them",
             hint="run workers with --artifacts PATH (a shared folder) or s3://BUCKET/PREFIX",
         )
     from flagrun.artifacts import open_artifacts
 
-    open_artifacts(store_url).download(key, destination)
+    open_artifacts(store_url).download(row.artifact, destination)
 
 
-def _choose(table: TrialsTable, which: str | list[int]) -> list[dict[str, Any]]:
+def _choose(table: TrialsTable, which: str | list[int]) -> list[TrialRow]:
     if which == "all":
         return list(table.trials)
     if which == "best":
@@ -252,7 +286,7 @@ def _choose(table: TrialsTable, which: str | list[int]) -> list[dict[str, Any]]:
                 hint="collect some anyway with --all or --trials N,M",
             )
         return [best]
-    by_id = {row["trialId"]: row for row in table.trials}
+    by_id = {row.trial_id: row for row in table.trials}
     missing = [trial_id for trial_id in which if trial_id not in by_id]
     if missing:
         known = ", ".join(str(trial_id) for trial_id in sorted(by_id)) or "none"
@@ -263,13 +297,13 @@ def _choose(table: TrialsTable, which: str | list[int]) -> list[dict[str, Any]]:
     return [by_id[trial_id] for trial_id in which]
 
 
-def _resolved_flags(run_dir: Path, row: dict[str, Any]) -> dict[str, Any]:
+def _resolved_flags(run_dir: Path, row: TrialRow) -> dict[str, Any]:
     """Every flag value the trial ran with (defaults included), else its hyperparameters."""
     try:
-        flags = store.read_run(run_dir).get("flags")
-    except (OSError, ValueError):
-        flags = None
-    return flags if isinstance(flags, dict) and flags else dict(row.get("hyperparameters", {}))
+        flags = store.read_run(run_dir).flags
+    except StoreError:
+        flags = {}
+    return flags or dict(row.hyperparameters)
 
 
 def _write_flags_yaml(path: Path, flags: dict[str, Any]) -> None:
@@ -285,20 +319,19 @@ def jobs(runs_dir: str | os.PathLike[str] = "runs") -> list[dict[str, Any]]:
     listing = []
     for job_dir in jobstore.list_jobs(Path(runs_dir)):
         record = jobstore.read_job(job_dir)
-        counts = record.get("counts") or {}
-        best = record.get("best") or {}
+        best = record.best
         listing.append(
             {
                 "job": job_dir.name,
-                "state": job_state(record),
-                "script": record.get("script"),
-                "metric": record["spec"]["metric_tag"],
-                "goal": record["spec"]["goal"],
-                "done": sum(counts.get(state, 0) for state in ("COMPLETE", "PRUNED", "FAILED")),
-                "maxTrials": record["spec"]["max_trials"],
-                "best": best.get("objectiveValue"),
-                "bestTrial": best.get("trialId"),
-                "created": record.get("created"),
+                "state": jobstore.job_state(record).value,
+                "script": record.script,
+                "metric": record.spec.metric_tag,
+                "goal": record.spec.goal,
+                "done": record.finished_trials,
+                "maxTrials": record.spec.max_trials,
+                "best": best.objective_value if best else None,
+                "bestTrial": best.trial_id if best else None,
+                "created": record.created,
             }
         )
     return listing

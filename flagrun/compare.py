@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import store
+from flagrun.records import RunRecord
 
 # Source files larger than this are compared by size only.
 MAX_DIFF_BYTES = 1 << 20
@@ -19,8 +20,8 @@ MAX_DIFF_BYTES = 1 << 20
 class Comparison:
     """What differs between run ``a`` and run ``b``."""
 
-    a: dict[str, Any]
-    b: dict[str, Any]
+    a: RunRecord
+    b: RunRecord
     flags: list[tuple[str, Any, Any]]  # (name, value in a, value in b), differing only
     metrics: list[tuple[str, Any, Any, float | None]]  # (tag, a, b, b - a), every tag
     source: dict[str, tuple[list[str], list[str]]]  # path -> (lines in a, in b), differing only
@@ -28,7 +29,7 @@ class Comparison:
     def unified_diff(self, rel: str) -> list[str]:
         """The unified diff of one differing source file."""
         lines_a, lines_b = self.source[rel]
-        a, b = self.a["id"], self.b["id"]
+        a, b = self.a.id, self.b.id
         return list(difflib.unified_diff(lines_a, lines_b, f"{a}/{rel}", f"{b}/{rel}", lineterm=""))
 
 
@@ -40,9 +41,9 @@ def compare(runs_dir: str | Path, ref_a: str, ref_b: str) -> Comparison:
     return Comparison(
         a=a,
         b=b,
-        flags=_flag_changes(a.get("flags") or {}, b.get("flags") or {}),
-        metrics=_metric_changes(a.get("metrics") or {}, b.get("metrics") or {}),
-        source=_source_changes(_source_of(dir_a, a), _source_of(dir_b, b)),
+        flags=_flag_changes(a.flags, b.flags),
+        metrics=_metric_changes(a.metrics, b.metrics),
+        source=_source_changes(_source_of(dir_a), _source_of(dir_b)),
     )
 
 
@@ -68,7 +69,7 @@ def _value(entry: Any) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def _source_of(run_dir: Path, record: dict[str, Any]) -> Path:
+def _source_of(run_dir: Path) -> Path:
     """A run's snapshot: its own source/, or its job's for a trial."""
     own = run_dir / store.SOURCE_DIR
     if own.is_dir():
@@ -107,7 +108,7 @@ def _lines(path: Path | None) -> list[str]:
 
 def to_text(comparison: Comparison) -> str:
     """The comparison as plain text for the terminal."""
-    a, b = comparison.a["id"], comparison.b["id"]
+    a, b = comparison.a.id, comparison.b.id
     out = [f"comparing {a} (a) with {b} (b)", "", "flags that differ:"]
     out += [f"  {name}: {va!r} -> {vb!r}" for name, va, vb in comparison.flags] or ["  none"]
     out += ["", "metrics (last value):"]
@@ -126,7 +127,7 @@ def to_text(comparison: Comparison) -> str:
 
 def to_html(comparison: Comparison) -> str:
     """The comparison as one self-contained HTML page (no external resources)."""
-    a, b = (html.escape(str(comparison.a["id"])), html.escape(str(comparison.b["id"])))
+    a, b = (html.escape(str(comparison.a.id)), html.escape(str(comparison.b.id)))
     flags = "".join(
         f"<tr><td>{_esc(n)}</td><td>{_esc(va)}</td><td>{_esc(vb)}</td></tr>"
         for n, va, vb in comparison.flags

@@ -9,21 +9,23 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from flagrun.records import JobState, RunRecord, RunStatus, TrialState
+
+if TYPE_CHECKING:
+    from flagrun.store import ListedRun
+
+# Colours by state word; RUNNING, FAILED, PRUNED... of runs, trials and jobs alike.
 STATUS_STYLES = {
-    "COMPLETED": "green",
-    "COMPLETE": "green",
-    "INTERRUPTED": "yellow",
-    "RUNNING": "cyan",
-    "FAILED": "red",
-    "CRASHED": "red",
-    "KILLED": "yellow",
-    "PRUNED": "yellow",
+    **{state: "yellow" for state in (RunStatus.KILLED, RunStatus.PRUNED, JobState.INTERRUPTED)},
+    **{state: "green" for state in (RunStatus.COMPLETED, TrialState.COMPLETE)},
+    **{state: "red" for state in (RunStatus.FAILED, RunStatus.CRASHED)},
+    RunStatus.RUNNING: "cyan",
 }
 # Metric names shown first in the runs table, in this order.
 PREFERRED_METRICS = (
@@ -81,51 +83,39 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def metric_value(record: Mapping[str, Any], name: str) -> Any:
-    """A run's last value of metric ``name`` (None when it has none)."""
-    entry = (record.get("metrics") or {}).get(name)
-    return entry.get("value") if isinstance(entry, Mapping) else entry
-
-
-def metric_columns(
-    records: Iterable[Mapping[str, Any]], limit: int = MAX_METRIC_COLUMNS
-) -> list[str]:
+def metric_columns(records: Iterable[RunRecord], limit: int = MAX_METRIC_COLUMNS) -> list[str]:
     """The metric names worth a column: the preferred ones first, then the most common."""
     counts: dict[str, int] = {}
     for record in records:
-        for name in record.get("metrics") or {}:
+        for name in record.metrics:
             counts[name] = counts.get(name, 0) + 1
     preferred = [name for name in PREFERRED_METRICS if name in counts]
     rest = sorted((n for n in counts if n not in preferred), key=lambda n: (-counts[n], n))
     return (preferred + rest)[:limit]
 
 
-def print_runs(records: list[dict[str, Any]]) -> None:
+def print_runs(runs: list[ListedRun]) -> None:
     """The runs table: id, status, label, script, duration, main metrics, flags."""
     out = console()
-    if not records:
+    if not runs:
         out.print("no runs yet; start one with `flagrun train SCRIPT`")
         return
-    metrics = metric_columns(records)
+    metrics = metric_columns(run.record for run in runs)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("id", "status", "label", "script", "duration", *metrics, "flags"):
         table.add_column(column, overflow="fold")
-    for record in records:
+    for run in runs:
+        record = run.record
         table.add_row(
-            record.get("id", ""),
-            status_text(record.get("status", "")),
-            record.get("label") or "",
-            _script_name(record),
-            format_duration(record.get("duration")),
-            *(format_value(metric_value(record, m)) for m in metrics),
-            format_flags(record.get("flags") or {}),
+            run.id,
+            status_text(run.status),
+            record.label or "",
+            record.script.rsplit("/", 1)[-1],
+            format_duration(record.duration),
+            *(format_value(record.metric(m)) for m in metrics),
+            format_flags(record.flags),
         )
     out.print(table)
-
-
-def _script_name(record: Mapping[str, Any]) -> str:
-    script = str(record.get("script") or "")
-    return script.rsplit("/", 1)[-1]
 
 
 def print_json(data: Any) -> None:
@@ -134,43 +124,47 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=indent, default=str))
 
 
-def print_csv(records: list[dict[str, Any]]) -> None:
+def print_csv(runs: list[ListedRun]) -> None:
     """One CSV row per run: the table's columns, one column per metric and per flag."""
-    metrics = metric_columns(records, limit=1000)
-    flag_names = sorted({name for r in records for name in r.get("flags") or {}})
+    metrics = metric_columns((run.record for run in runs), limit=1000)
+    flag_names = sorted({name for run in runs for name in run.record.flags})
     writer = csv.writer(sys.stdout)
     fixed = ["id", "status", "label", "script", "duration"]
     writer.writerow(fixed + metrics + [f"flag_{n}" for n in flag_names])
-    for r in records:
-        flags = r.get("flags") or {}
+    for run in runs:
+        record = run.record
         writer.writerow(
-            [r.get(k) if r.get(k) is not None else "" for k in fixed]
-            + [format_value(metric_value(r, m)) for m in metrics]
-            + [format_value(flags.get(n)) for n in flag_names]
+            [run.id, run.status.value, record.label or "", record.script, _blank(record.duration)]
+            + [format_value(record.metric(m)) for m in metrics]
+            + [format_value(record.flags.get(n)) for n in flag_names]
         )
 
 
-def print_run(record: Mapping[str, Any], output_tail: list[str]) -> None:
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def print_run(run: ListedRun, output_tail: list[str]) -> None:
     """One run: summary, flags, metrics, and the last lines of its output."""
     out = console()
+    record = run.record
     summary = Table.grid(padding=(0, 2))
-    summary.add_row("id", record.get("id", ""))
-    summary.add_row("status", status_text(record.get("status", "")))
+    summary.add_row("id", run.id)
+    summary.add_row("status", status_text(run.status))
     for key in ("reason", "label", "script", "command", "start", "end"):
-        if record.get(key):
-            summary.add_row(key, str(record[key]))
-    summary.add_row("duration", format_duration(record.get("duration")))
-    if record.get("exit_code") is not None or record.get("signal"):
-        summary.add_row("exit", str(record.get("signal") or record.get("exit_code")))
-    git = record.get("git") or {}
+        if getattr(record, key):
+            summary.add_row(key, str(getattr(record, key)))
+    summary.add_row("duration", format_duration(record.duration))
+    if record.exit_code is not None or record.signal:
+        summary.add_row("exit", str(record.signal or record.exit_code))
+    git = record.git or {}
     if git.get("commit"):
         summary.add_row("git", git["commit"][:12] + (" (dirty)" if git.get("dirty") else ""))
     out.print(summary)
-    _print_mapping(out, "flags", record.get("flags") or {})
-    metrics = {name: metric_value(record, name) for name in record.get("metrics") or {}}
-    _print_mapping(out, "metrics", metrics)
-    if record.get("metrics_error"):
-        out.print(f"metrics error: {record['metrics_error']}")
+    _print_mapping(out, "flags", record.flags)
+    _print_mapping(out, "metrics", {name: record.metric(name) for name in record.metrics})
+    if record.metrics_error:
+        out.print(f"metrics error: {record.metrics_error}")
     if output_tail:
         out.print(Text("\noutput (last lines)", style="bold"))
         out.print(Text("\n".join(output_tail)))

@@ -23,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from flagrun import storage
+from flagrun import _optuna, storage
 from flagrun.errors import SpecError, UsageError
 
 HEARTBEAT_ENV = "FLAGRUN_HEARTBEAT_SECONDS"
@@ -128,7 +128,7 @@ class Heartbeats:
         self.study = study
         self.interval = interval
         self.next_beat = 0.0
-        self.seen: dict[int, tuple[Any, float]] = {}  # trial id -> (last beat, when it changed)
+        self.seen: dict[int, tuple[Any, float]] = {}  # trial number -> (last beat, when it changed)
 
     def due(self) -> bool:
         return time.monotonic() >= self.next_beat
@@ -139,23 +139,24 @@ class Heartbeats:
         for trial in trials:
             # A trial swept by another worker while we were busy: its tell will say so.
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                self.study._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_ATTR, now)
+                _optuna.set_system_attr(self.study, trial, HEARTBEAT_ATTR, now)
         self.next_beat = time.monotonic() + self.interval
 
     def stale(self, mine: set[int]) -> list[optuna.trial.FrozenTrial]:
-        """RUNNING trials of other workers whose heartbeat stood still for STALE_BEATS beats."""
+        """RUNNING trials of other workers (``mine``: this worker's trial numbers) whose
+        heartbeat stood still for STALE_BEATS beats."""
         now = time.monotonic()
         running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         stale = []
         for trial in running:
-            if trial._trial_id in mine:
+            if trial.number in mine:
                 continue
             beat = trial.system_attrs.get(HEARTBEAT_ATTR)
-            last, since = self.seen.get(trial._trial_id, (None, None))
+            last, since = self.seen.get(trial.number, (None, None))
             if since is None or beat != last:
-                self.seen[trial._trial_id] = (beat, now)
+                self.seen[trial.number] = (beat, now)
             elif now - since >= STALE_BEATS * self.interval:
                 stale.append(trial)
-        running_ids = {trial._trial_id for trial in running}
+        running_ids = {trial.number for trial in running}
         self.seen = {key: value for key, value in self.seen.items() if key in running_ids}
         return stale

@@ -44,6 +44,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from flagrun import jobstore, metrics, store
 from flagrun._atomic import write_bytes_atomic
+from flagrun.records import RunStatus, TrialState
 
 _NAME = "events.out.tfevents.0000000000.flagrun-hparams"  # sorts before real event files
 EXPERIMENT_FILE = _NAME
@@ -51,16 +52,14 @@ START_FILE = f"{_NAME}-1"
 END_FILE = f"{_NAME}-2"
 LOGS = metrics.LOG_DIR
 
+# Any state word not here (KILLED, PRUNED, INTERRUPTED...) is STATUS_UNKNOWN: TensorBoard's
+# Status has no "aborted", and a stopped run neither failed nor succeeded.
 _STATUSES = {
-    "COMPLETED": api_pb2.STATUS_SUCCESS,
-    "COMPLETE": api_pb2.STATUS_SUCCESS,
-    "FAILED": api_pb2.STATUS_FAILURE,
-    "CRASHED": api_pb2.STATUS_FAILURE,
-    # TensorBoard's Status has no "aborted": a stopped run neither failed nor succeeded.
-    "KILLED": api_pb2.STATUS_UNKNOWN,
-    "PRUNED": api_pb2.STATUS_UNKNOWN,
-    "INTERRUPTED": api_pb2.STATUS_UNKNOWN,
-    "RUNNING": api_pb2.STATUS_RUNNING,
+    RunStatus.COMPLETED: api_pb2.STATUS_SUCCESS,
+    TrialState.COMPLETE: api_pb2.STATUS_SUCCESS,
+    RunStatus.FAILED: api_pb2.STATUS_FAILURE,
+    RunStatus.CRASHED: api_pb2.STATUS_FAILURE,
+    RunStatus.RUNNING: api_pb2.STATUS_RUNNING,
 }
 _KERAS_NAMES = {"acc": "epoch_accuracy", "accuracy": "epoch_accuracy", "loss": "epoch_loss"}
 
@@ -142,21 +141,21 @@ def write_run_session(run_dir: Path) -> None:
     record = store.read_run(run_dir)
     write_session(
         run_dir,
-        record.get("flags") or {},
-        str(record.get("status") or ""),
-        start_time=_timestamp(record.get("start")),
-        end_time=_timestamp(record.get("end")),
+        record.flags,
+        record.status.value,
+        start_time=_timestamp(record.start),
+        end_time=_timestamp(record.end),
     )
 
 
 def write_job_hparams(job_dir: Path) -> None:
     """(Re)write a job's experiment and every trial's session from job.json and run.json."""
     job_dir = Path(job_dir)
-    spec = jobstore.read_job(job_dir).get("spec") or {}
+    spec = jobstore.read_job(job_dir).spec
     for trial in _trial_dirs(job_dir):
         write_run_session(trial)
     write_experiment(
-        job_dir, list(spec.get("params") or []), spec.get("metric_tag", ""), spec.get("goal", "")
+        job_dir, [param.to_dict() for param in spec.params], spec.metric_tag, spec.goal
     )
 
 

@@ -19,16 +19,32 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
+from flagrun import store
 from flagrun._atomic import read_json, write_json_atomic
 from flagrun.errors import StoreError, UsageError
+from flagrun.records import JobRecord, JobState, RecordError, TrialRow
+from flagrun.store import JOB_FILE, SOURCE_DIR, TRIALS_DIR
 
-JOB_FILE = "job.json"
+__all__ = [
+    "INDEX_FILE",
+    "JOB_FILE",
+    "SOURCE_DIR",
+    "STUDY_FILE",
+    "TRIALS_DIR",
+    "append_trial",
+    "is_job_dir",
+    "job_state",
+    "list_jobs",
+    "read_job",
+    "read_trials",
+    "resolve_job",
+    "trial_dir",
+    "write_job",
+]
+
 INDEX_FILE = "trials.jsonl"
 STUDY_FILE = "study.journal"
-SOURCE_DIR = "source"
-TRIALS_DIR = "trials"
 
 
 def is_job_dir(path: Path) -> bool:
@@ -36,19 +52,31 @@ def is_job_dir(path: Path) -> bool:
     return (path / JOB_FILE).is_file()
 
 
-def read_job(job_dir: Path) -> dict[str, Any]:
-    """Read ``job.json``; a missing or unreadable file is a StoreError."""
+def read_job(job_dir: Path) -> JobRecord:
+    """Read ``job.json``; a missing or damaged file is a StoreError naming it."""
+    path = job_dir / JOB_FILE
     try:
-        return read_json(job_dir / JOB_FILE)
+        return JobRecord.from_dict(read_json(path))
     except FileNotFoundError:
         raise StoreError(f"{job_dir} is not a tuning job (no {JOB_FILE})") from None
     except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read {job_dir / JOB_FILE}: {exc}") from None
+        raise StoreError(f"cannot read {path}: {exc}", hint="the record is damaged") from None
+    except RecordError as exc:
+        raise StoreError(
+            f"cannot read {path}: {exc.message}", hint="the record is damaged"
+        ) from None
 
 
-def write_job(job_dir: Path, job: dict[str, Any]) -> None:
+def write_job(job_dir: Path, job: JobRecord) -> None:
     """Replace ``job.json`` atomically."""
-    write_json_atomic(job_dir / JOB_FILE, job)
+    write_json_atomic(job_dir / JOB_FILE, job.to_dict())
+
+
+def job_state(record: JobRecord) -> JobState:
+    """A job's state, CRASHED when it says RUNNING but its tuner is gone."""
+    if record.state == JobState.RUNNING and not store.is_alive(record.tuner):
+        return JobState.CRASHED
+    return record.state
 
 
 def trial_dir(job_dir: Path, trial_id: int) -> Path:
@@ -56,28 +84,28 @@ def trial_dir(job_dir: Path, trial_id: int) -> Path:
     return job_dir / TRIALS_DIR / str(trial_id)
 
 
-def append_trial(job_dir: Path, row: dict[str, Any]) -> None:
+def append_trial(job_dir: Path, row: TrialRow) -> None:
     """Append one trial state change to the index (one write, then fsync)."""
-    line = (json.dumps(row, separators=(",", ":"), default=str) + "\n").encode()
+    text = json.dumps(row.to_dict(), separators=(",", ":"), allow_nan=False, default=str)
     fd = os.open(job_dir / INDEX_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        os.write(fd, (text + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def read_trials(job_dir: Path) -> list[dict[str, Any]]:
+def read_trials(job_dir: Path) -> list[TrialRow]:
     """The latest row of every trial in the index, in trialId order."""
-    latest: dict[int, dict[str, Any]] = {}
+    latest: dict[int, TrialRow] = {}
     try:
         with open(job_dir / INDEX_FILE, "rb") as handle:
             for raw in handle:
                 try:
-                    row = json.loads(raw)
-                except ValueError:
+                    row = TrialRow.from_dict(json.loads(raw))
+                except (ValueError, RecordError):
                     continue  # a torn last line from a killed writer
-                latest[row["trialId"]] = row
+                latest[row.trial_id] = row
     except FileNotFoundError:
         return []
     return [latest[key] for key in sorted(latest)]
@@ -97,9 +125,10 @@ def list_jobs(runs_dir: Path) -> list[Path]:
 
 def _created(job_dir: Path) -> str:
     try:
-        return str(read_json(job_dir / JOB_FILE).get("created") or "")
-    except (OSError, ValueError):
+        created = read_json(job_dir / JOB_FILE).get("created")
+    except (OSError, ValueError, AttributeError):
         return ""
+    return created if isinstance(created, str) else ""
 
 
 def resolve_job(runs_dir: Path, ref: str | None) -> Path:
@@ -111,6 +140,7 @@ def resolve_job(runs_dir: Path, ref: str | None) -> Path:
                 f"no tuning job in {runs_dir}", hint="start one with `flagrun tune --config FILE`"
             )
         return jobs[0]
+    assert ref is not None
     candidate = Path(ref)
     if candidate.is_dir() and is_job_dir(candidate):
         return candidate

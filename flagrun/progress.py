@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from flagrun.display import format_flags, format_value
+from flagrun.records import FINISHED
 
 
 def make_progress(mode: str, job_id: str, spec: Any) -> Progress:
@@ -22,17 +23,17 @@ def make_progress(mode: str, job_id: str, spec: Any) -> Progress:
 
 def _headline(summary: dict[str, Any]) -> str:
     counts = summary["counts"]
-    done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) + counts.get("FAILED", 0)
+    done = sum(counts.get(state, 0) for state in FINISHED)
     best = summary.get("best")
     best_text = (
-        f"best {summary['metric']} {format_value(best['objectiveValue'])} (trial {best['trialId']})"
+        f"best {summary['metric']} {format_value(best.objective_value)} (trial {best.trial_id})"
         if best
         else "no complete trial yet"
     )
+    complete, pruned, failed = (counts.get(state, 0) for state in FINISHED)
     return (
         f"job {summary['job']}: {done}/{summary['maxTrials']} trials done "
-        f"({counts.get('COMPLETE', 0)} complete, {counts.get('PRUNED', 0)} pruned, "
-        f"{counts.get('FAILED', 0)} failed), {best_text}"
+        f"({complete} complete, {pruned} pruned, {failed} failed), {best_text}"
     )
 
 

@@ -24,6 +24,8 @@ from typing import IO, Any
 from flagrun import store
 from flagrun._atomic import read_json
 from flagrun.errors import FlagError, RunError, UsageError
+from flagrun.objective import STOP_FILE
+from flagrun.records import RunRecord, RunStatus
 
 STOP_GRACE_SECONDS = 5.0
 _FAILURE_TAIL_BYTES = 4096
@@ -42,15 +44,16 @@ class RunSpec:
     label: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     echo: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
     source_hash: str | None = None
+    job: str | None = None  # a trial's job id and trial id, kept in its run.json
+    trial_id: int | None = None
 
 
 @dataclass
 class RunResult:
     """How a run ended."""
 
-    status: str
+    status: RunStatus
     exit_code: int | None
     signal: str | None
     reason: str | None
@@ -107,33 +110,25 @@ def _display_path(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _initial_record(spec: RunSpec) -> dict[str, Any]:
+def _initial_record(spec: RunSpec) -> RunRecord:
     args = flag_args(spec.flags)
     argv = ["python", _display_path(spec.script, spec.project_dir), *args]
-    return {
-        "format": 1,
-        "id": spec.run_dir.name,
-        "status": store.RUNNING,
-        "reason": None,
-        "script": str(spec.script),
-        "label": spec.label,
-        "flags": dict(spec.flags),
-        "command": shlex.join(argv),
-        "argv": argv,
-        "start": _now(),
-        "end": None,
-        "duration": None,
-        "exit_code": None,
-        "signal": None,
-        "python": sys.version.split()[0],
-        "git": None,  # filled in while the child starts up
-        "source_hash": spec.source_hash,
-        "project_dir": str(spec.project_dir),
-        "runner": store.runner_identity(),
-        "child_pid": None,
-        "metrics": {},
-        **spec.extra,
-    }
+    return RunRecord(
+        id=spec.run_dir.name,
+        status=RunStatus.RUNNING,
+        script=str(spec.script),
+        start=_now(),
+        flags=dict(spec.flags),
+        label=spec.label,
+        command=shlex.join(argv),
+        argv=argv,
+        python=sys.version.split()[0],
+        source_hash=spec.source_hash,
+        project_dir=str(spec.project_dir),
+        runner=store.runner_identity(),
+        job=spec.job,
+        trial_id=spec.trial_id,
+    )
 
 
 def _child_env(spec: RunSpec) -> dict[str, str]:
@@ -192,11 +187,11 @@ def start(spec: RunSpec) -> RunHandle:
         )
     except OSError as exc:
         log.close()
-        record.update(status=store.FAILED, reason=f"cannot start: {exc}", end=_now())
+        record.status, record.reason, record.end = RunStatus.FAILED, f"cannot start: {exc}", _now()
         store.write_run(spec.run_dir, record)
         raise RunError(f"cannot start {script}: {exc}") from None
-    record["child_pid"] = proc.pid
-    record["git"] = _git_info(spec.project_dir)
+    record.child_pid = proc.pid
+    record.git = _git_info(spec.project_dir)
     store.write_run(spec.run_dir, record)
     return RunHandle(spec, proc, record, log, started)
 
@@ -208,7 +203,7 @@ class RunHandle:
         self,
         spec: RunSpec,
         proc: subprocess.Popen[bytes],
-        record: dict[str, Any],
+        record: RunRecord,
         log: IO[bytes],
         started: float,
     ) -> None:
@@ -219,7 +214,7 @@ class RunHandle:
         self._record = record
         self._log = log
         self._started = started
-        self._stop: tuple[str, str] | None = None
+        self._stop: tuple[RunStatus, str] | None = None
         self._kill_at: float | None = None
         self._result: RunResult | None = None
         self._pumps = [] if not spec.echo else self._start_pumps(proc)
@@ -243,24 +238,30 @@ class RunHandle:
         now = time.monotonic()
         timeout = self.spec.timeout
         if self._stop is None and timeout is not None and now - self._started > timeout:
-            self.stop(store.KILLED, f"timeout after {timeout:g} s")
+            self.stop(RunStatus.KILLED, f"timeout after {timeout:g} s")
         elif self._kill_at is not None and now >= self._kill_at:
             self._signal_group(signal.SIGKILL)
             self._kill_at = None
         return None
 
     def stop(
-        self, status: str = "KILLED", reason: str = "", grace: float = STOP_GRACE_SECONDS
+        self,
+        status: RunStatus = RunStatus.KILLED,
+        reason: str = "",
+        grace: float = STOP_GRACE_SECONDS,
     ) -> None:
         """SIGTERM the run's process group now; SIGKILL it after ``grace`` s (done by poll/wait).
 
         Returns at once. The run is recorded with ``status`` and ``reason`` unless
-        it had already exited on its own.
+        it had already exited on its own. Before the signal, the stop file appears in
+        the run folder, so a script asking ``flagrun.should_stop()`` sees it first.
         """
         if self._proc.poll() is not None:
             return
         if self._stop is None:
-            self._stop = (status, reason or status.lower())
+            self._stop = (status, reason or status.value.lower())
+            with contextlib.suppress(OSError):  # the script may have removed its own folder
+                (self.run_dir / STOP_FILE).touch()
         self._signal_group(signal.SIGTERM if grace > 0 else signal.SIGKILL)
         self._kill_at = time.monotonic() + grace if grace > 0 else None
 
@@ -295,25 +296,23 @@ class RunHandle:
     def _finalize(self, code: int) -> RunResult:
         duration = time.monotonic() - self._started
         signame = _signal_name(-code) if code < 0 else None
+        status: RunStatus
+        reason: str | None
         if self._stop is not None:
             status, reason = self._stop
         elif code == 0:
-            status, reason = store.COMPLETED, None
+            status, reason = RunStatus.COMPLETED, None
         else:
-            status, reason = store.FAILED, _failure_reason(code, signame, self.run_dir)
+            status, reason = RunStatus.FAILED, _failure_reason(code, signame, self.run_dir)
         record = self._record
-        record.update(
-            status=status,
-            reason=reason,
-            end=_now(),
-            duration=round(duration, 3),
-            exit_code=code if code >= 0 else None,
-            signal=signame,
-        )
+        record.status, record.reason, record.end = status, reason, _now()
+        record.duration = round(duration, 3)
+        record.exit_code = code if code >= 0 else None
+        record.signal = signame
         _merge_child_flags(record, self.run_dir)
         _add_metrics(record, self.run_dir)
         store.write_run(self.run_dir, record)
-        return RunResult(status, record["exit_code"], signame, reason, duration, self.run_dir)
+        return RunResult(status, record.exit_code, signame, reason, duration, self.run_dir)
 
 
 def _pump(src: IO[bytes], dst: IO[str], log: IO[bytes], lock: threading.Lock) -> None:
@@ -375,17 +374,18 @@ def _failure_reason(code: int, signame: str | None, run_dir: Path) -> str:
     return base
 
 
-def _merge_child_flags(record: dict[str, Any], run_dir: Path) -> None:
+def _merge_child_flags(record: RunRecord, run_dir: Path) -> None:
     """Take the resolved flags the child wrote to ``flags.json`` (when it did)."""
     try:
         data = read_json(run_dir / "flags.json")
     except (OSError, ValueError):
         return
     if isinstance(data, dict) and isinstance(data.get("flags"), dict):
-        record["flags"] = data["flags"]
-        for key in ("declared", "sources"):
-            if key in data:
-                record[f"flag_{key}"] = data[key]
+        record.flags = data["flags"]
+        if isinstance(data.get("declared"), dict):
+            record.flag_declared = data["declared"]
+        if isinstance(data.get("sources"), dict):
+            record.flag_sources = data["sources"]
 
 
 def _has_event_files(run_dir: Path) -> bool:
@@ -397,17 +397,17 @@ def _has_event_files(run_dir: Path) -> bool:
     return False
 
 
-def _add_metrics(record: dict[str, Any], run_dir: Path) -> None:
+def _add_metrics(record: RunRecord, run_dir: Path) -> None:
     # Reading events costs numpy + protobuf imports (~0.2 s): skip them when there are none.
     if not _has_event_files(run_dir):
         return
     try:
         from flagrun import metrics
 
-        record["metrics"] = metrics.summarize(run_dir)
+        record.metrics = metrics.summarize(run_dir)
     except Exception as exc:  # noqa: BLE001 (a metrics problem must not lose the run record)
-        record["metrics"] = {}
-        record["metrics_error"] = f"{type(exc).__name__}: {exc}"
+        record.metrics = {}
+        record.metrics_error = f"{type(exc).__name__}: {exc}"
 
 
 # -- the library verb -------------------------------------------------------------------------
@@ -452,7 +452,7 @@ def train(
     try:
         result = handle.wait()
     except KeyboardInterrupt:
-        handle.stop(store.KILLED, "interrupted (Ctrl-C)")
+        handle.stop(RunStatus.KILLED, "interrupted (Ctrl-C)")
         _wait_through_interrupts(handle)
         _write_hparams_session(run_dir)
         raise
@@ -480,7 +480,7 @@ def _wait_through_interrupts(handle: RunHandle) -> RunResult:
         try:
             return handle.wait()
         except KeyboardInterrupt:
-            handle.stop(store.KILLED, grace=0)  # a second Ctrl-C: kill now
+            handle.stop(RunStatus.KILLED, grace=0)  # a second Ctrl-C: kill now
 
 
 def _merged_flags(

@@ -18,19 +18,18 @@ import re
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flagrun._atomic import read_json, write_json_atomic
 from flagrun.errors import StoreError, UsageError
+from flagrun.records import ProcessIdentity, RecordError, RunRecord, RunStatus
 
 RUN_FILE = "run.json"
 LOG_FILE = "output.log"
 SOURCE_DIR = "source"
 JOB_FILE = "job.json"
 TRIALS_DIR = "trials"
-
-RUNNING, COMPLETED, FAILED, KILLED, CRASHED = "RUNNING", "COMPLETED", "FAILED", "KILLED", "CRASHED"
 
 # Snapshot limits: code and small text files are copied, anything else is linked.
 SNAPSHOT_SUFFIXES = frozenset(
@@ -67,23 +66,24 @@ def new_run_dir(parent: Path) -> Path:
     raise StoreError(f"cannot find a free run id for {stamp} in {parent}")
 
 
-def write_run(run_dir: Path, record: dict[str, Any]) -> None:
+def write_run(run_dir: Path, record: RunRecord) -> None:
     """Replace ``run_dir/run.json`` atomically."""
-    write_json_atomic(Path(run_dir) / RUN_FILE, record)
+    write_json_atomic(Path(run_dir) / RUN_FILE, record.to_dict())
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """Read ``run_dir/run.json``; a missing or unreadable record is a StoreError."""
+def read_run(run_dir: Path) -> RunRecord:
+    """Read ``run_dir/run.json``; a missing or damaged record is a StoreError naming the file."""
     path = Path(run_dir) / RUN_FILE
     try:
-        record = read_json(path)
+        return RunRecord.from_dict(read_json(path))
     except FileNotFoundError:
         raise StoreError(f"{run_dir} is not a run (no {RUN_FILE})") from None
     except (OSError, ValueError) as exc:
         raise StoreError(f"cannot read {path}: {exc}", hint="the record is damaged") from None
-    if not isinstance(record, dict):
-        raise StoreError(f"cannot read {path}: not a JSON object")
-    return record
+    except RecordError as exc:
+        raise StoreError(
+            f"cannot read {path}: {exc.message}", hint="the record is damaged"
+        ) from None
 
 
 def _id_key(run_id: str) -> tuple[str, int]:
@@ -93,49 +93,65 @@ def _id_key(run_id: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2) or 1))
 
 
-def list_runs(runs_dir: Path, *, include_trials: bool = False) -> list[dict[str, Any]]:
+@dataclass
+class ListedRun:
+    """A run found under a runs folder: its id there (``<id>`` or ``<job>/trials/<n>``),
+    its folder and its record."""
+
+    id: str
+    path: Path
+    record: RunRecord
+
+    @property
+    def status(self) -> RunStatus:
+        return effective_status(self.record)
+
+    def to_dict(self) -> dict[str, object]:
+        """The record as ``flagrun runs --format json`` shows it."""
+        return {**self.record.to_dict(), "id": self.id, "path": str(self.path),
+                "status": self.status.value}  # fmt: skip
+
+
+def list_runs(runs_dir: Path, *, include_trials: bool = False) -> list[ListedRun]:
     """Every readable run under ``runs_dir``, newest first.
 
-    Each record gets a ``path`` key (the run folder). Job folders (``job.json``)
-    are skipped; with ``include_trials`` their trial runs are listed too, with
-    ids like ``<job-id>/trials/<n>``.
+    Job folders (``job.json``) are skipped; with ``include_trials`` their trial runs
+    are listed too, with ids like ``<job-id>/trials/<n>``.
     """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    found: list[tuple[tuple[str, int], dict[str, Any]]] = []
+    found: list[tuple[tuple[str, int, int], ListedRun]] = []
     for entry in runs_dir.iterdir():
         if (entry / RUN_FILE).is_file():
-            record = _try_read(entry)
-            if record is not None:
-                record["id"] = entry.name
-                found.append(((*_id_key(entry.name), 0), record))
+            listed = _try_read(entry.name, entry)
+            if listed is not None:
+                found.append(((*_id_key(entry.name), 0), listed))
         elif include_trials and (entry / JOB_FILE).is_file():
             found.extend(_trial_records(entry))
     found.sort(key=lambda item: item[0], reverse=True)
-    return [record for _, record in found]
+    return [listed for _, listed in found]
 
 
-def _trial_records(job_dir: Path) -> list[tuple[Any, dict[str, Any]]]:
+def _trial_records(job_dir: Path) -> list[tuple[tuple[str, int, int], ListedRun]]:
     trials = job_dir / TRIALS_DIR
     if not trials.is_dir():
         return []
     out = []
     for entry in trials.iterdir():
-        record = _try_read(entry) if entry.name.isdigit() else None
-        if record is not None:
-            record["id"] = f"{job_dir.name}/{TRIALS_DIR}/{entry.name}"
-            out.append(((*_id_key(job_dir.name), int(entry.name)), record))
+        if not entry.name.isdigit():
+            continue
+        listed = _try_read(f"{job_dir.name}/{TRIALS_DIR}/{entry.name}", entry)
+        if listed is not None:
+            out.append(((*_id_key(job_dir.name), int(entry.name)), listed))
     return out
 
 
-def _try_read(run_dir: Path) -> dict[str, Any] | None:
+def _try_read(run_id: str, run_dir: Path) -> ListedRun | None:
     try:
-        record = read_run(run_dir)
+        return ListedRun(run_id, run_dir, read_run(run_dir))
     except StoreError:
         return None
-    record["path"] = str(run_dir)
-    return record
 
 
 def resolve_run(runs_dir: Path, ref: str) -> Path:
@@ -148,7 +164,7 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
         runs = list_runs(runs_dir)
         if not runs:
             raise UsageError(f"no runs in {runs_dir}", hint="start one with `flagrun train`")
-        return Path(runs[0]["path"])
+        return runs[0].path
     if not ref or os.path.isabs(ref) or ".." in Path(ref).parts:
         raise UsageError(f"{ref!r} is not a run id", hint="give an id from `flagrun runs`")
     candidate = runs_dir / ref
@@ -162,10 +178,10 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
 
 def _by_prefix(runs_dir: Path, ref: str) -> Path:
     runs = list_runs(runs_dir)
-    matches = [r for r in runs if r["id"].startswith(ref) and "/" not in ref]
+    matches = [r for r in runs if r.id.startswith(ref) and "/" not in ref]
     if len(matches) == 1:
-        return Path(matches[0]["path"])
-    recent = ", ".join(r["id"] for r in runs[:5]) or "none"
+        return matches[0].path
+    recent = ", ".join(r.id for r in runs[:5]) or "none"
     if len(matches) > 1:
         raise UsageError(f"run id {ref!r} is ambiguous in {runs_dir}", hint="give the full id")
     raise UsageError(f"no run {ref!r} in {runs_dir}", hint=f"most recent runs: {recent}")
@@ -187,30 +203,30 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
-def runner_identity(pid: int | None = None) -> dict[str, Any]:
-    """``{"pid", "start_time", "host"}`` of a process (default: this one) for liveness checks."""
+def runner_identity(pid: int | None = None) -> ProcessIdentity:
+    """A process (default: this one) as liveness checks know it."""
     pid = os.getpid() if pid is None else pid
-    return {"pid": pid, "start_time": process_start_time(pid), "host": _hostname()}
+    return ProcessIdentity(pid, process_start_time(pid), _hostname())
 
 
 def _hostname() -> str:
     return os.uname().nodename  # what socket.gethostname() returns, without importing socket
 
 
-def is_alive(identity: dict[str, Any]) -> bool:
+def is_alive(identity: ProcessIdentity | None) -> bool:
     """Whether the process ``identity`` describes still runs; True when it is on another host."""
-    if identity.get("host") != _hostname():
-        return True  # cannot know; do not call a remote run crashed
-    pid = identity.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
+    if identity is None:
         return False
-    start = process_start_time(pid)
+    if identity.host != _hostname():
+        return True  # cannot know; do not call a remote run crashed
+    if identity.pid <= 0:
+        return False
+    start = process_start_time(identity.pid)
     if start is None:
         if os.path.isdir("/proc/self"):
             return False
-        return _pid_exists(pid)
-    recorded = identity.get("start_time")
-    return recorded is None or recorded == start
+        return _pid_exists(identity.pid)
+    return identity.start_time is None or identity.start_time == start
 
 
 def _pid_exists(pid: int) -> bool:
@@ -223,13 +239,11 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def effective_status(record: dict[str, Any]) -> str:
+def effective_status(record: RunRecord) -> RunStatus:
     """The record's status, except CRASHED for a RUNNING run whose runner is gone."""
-    status = str(record.get("status", "UNKNOWN"))
-    runner = record.get("runner")
-    if status == RUNNING and isinstance(runner, dict) and not is_alive(runner):
-        return CRASHED
-    return status
+    if record.status == RunStatus.RUNNING and not is_alive(record.runner):
+        return RunStatus.CRASHED
+    return record.status
 
 
 # -- source snapshots -------------------------------------------------------------------------

@@ -235,15 +235,15 @@ def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
         return []
     trials = []
     for row in table.trials:
-        run_dir = table.job_dir / row["runDir"]
-        state = row["state"]
-        if state == FAILED and str(row.get("reason") or "").startswith("interrupted"):
+        run_dir = table.job_dir / row.run_dir
+        state = row.state.value
+        if state == FAILED and (row.reason or "").startswith("interrupted"):
             state = INTERRUPTED
-        ended = datetime.fromisoformat(row["time"]).timestamp() - started_at
-        value = row["objectiveValue"] if state == COMPLETE else None
+        ended = datetime.fromisoformat(row.time or "").timestamp() - started_at
+        value = row.objective_value if state == COMPLETE else None
         epochs = val_accuracy(run_dir)[1]
         trials.append(
-            Trial(row["trialId"], state, row["hyperparameters"], run_dir, value, epochs, ended)
+            Trial(row.trial_id, state, row.hyperparameters, run_dir, value, epochs, ended)
         )
     return sorted(trials, key=lambda trial: trial.number)
 

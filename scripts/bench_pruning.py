@@ -100,23 +100,22 @@ def run_curve_job(
     result = tune(CURVE, config_path, runs_dir=runs_dir, progress="quiet", fixed=fixed)
     wall = time.perf_counter() - start
     rows = sorted(trials(result.job_dir.name, runs_dir=runs_dir).trials, key=_trial_id)
-    epochs = sum(
-        len(read_scalars(result.job_dir / row["runDir"]).get("val_acc", [])) for row in rows
-    )
-    best = result.best["objectiveValue"] if result.best else None
-    return JobOutcome(epochs, wall, best, _best_so_far(rows), result.counts.get("PRUNED", 0))
+    epochs = sum(len(read_scalars(result.job_dir / row.run_dir).get("val_acc", [])) for row in rows)
+    best = result.best.objective_value if result.best else None
+    values = [row.objective_value if row.state == "COMPLETE" else None for row in rows]
+    return JobOutcome(epochs, wall, best, _best_so_far(values), result.counts.get("PRUNED", 0))
 
 
-def _trial_id(row: dict[str, Any]) -> int:
-    return int(row["trialId"])
+def _trial_id(row: Any) -> int:
+    return int(row.trial_id)
 
 
-def _best_so_far(rows: list[dict[str, Any]]) -> list[float | None]:
+def _best_so_far(values: list[float | None]) -> list[float | None]:
+    """The best complete value after each trial (None: the trial did not complete)."""
     best: float | None = None
     out = []
-    for row in rows:
-        value = row.get("objectiveValue")
-        if row["state"] == "COMPLETE" and value is not None:
+    for value in values:
+        if value is not None:
             best = value if best is None else max(best, value)
         out.append(best)
     return out

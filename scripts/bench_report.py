@@ -24,6 +24,8 @@ from pathlib import Path
 
 from flagrun import jobstore, store
 from flagrun.htmlreport import write_report
+from flagrun.records import JobRecord, JobState, RunRecord, RunStatus, TrialRow, TrialState
+from flagrun.spec import ParamSpec, TuningSpec
 from flagrun.writer import MetricsWriter
 
 TARGET_SECONDS = 2.0
@@ -71,41 +73,38 @@ def make_job(root: Path, trials: int, steps: int, seed: int = 0) -> Path:
         run_dir.mkdir()
         logged = steps if state == "COMPLETE" else rng.randint(1, steps // 2)
         value = write_curve(run_dir, flags, logged, rng) if state != "FAILED" else None
-        row = {
-            "trialId": trial_id,
-            "state": state,
-            "objectiveValue": value,
-            "trainingStep": logged - 1 if value is not None else None,
-            "hyperparameters": flags,
-            "runDir": f"{jobstore.TRIALS_DIR}/{trial_id}",
-            "duration": rng.uniform(5, 60),
-            "reason": {"PRUNED": f"pruned at step {logged - 1}", "FAILED": "exit code 1"}.get(
-                state
-            ),
-        }
+        row = TrialRow(
+            trial_id=trial_id,
+            state=TrialState(state),
+            objective_value=value,
+            training_step=logged - 1 if value is not None else None,
+            hyperparameters=flags,
+            run_dir=f"{jobstore.TRIALS_DIR}/{trial_id}",
+            duration=rng.uniform(5, 60),
+            reason={"PRUNED": f"pruned at step {logged - 1}", "FAILED": "exit code 1"}.get(state),
+        )
         jobstore.append_trial(job_dir, row)
-        store.write_run(run_dir, {"id": str(trial_id), "status": state, "flags": flags})
-    jobstore.write_job(
-        job_dir,
-        {
-            "id": job_dir.name,
-            "kind": "job",
-            "state": "COMPLETED",
-            "script": "train.py",
-            "spec": {
-                "goal": "MAXIMIZE",
-                "metric_tag": "val_acc",
-                "max_trials": trials,
-                "algorithm": "ALGORITHM_UNSPECIFIED",
-                "early_stopping": True,
-                "metric_aggregation": "last",
-                "params": PARAMS,
-            },
-            "created": "2026-01-01T00:00:00+00:00",
-            "ended": "2026-01-01T01:00:00+00:00",
-            "counts": counts,
-        },
+        status = RunStatus.COMPLETED if state == "COMPLETE" else RunStatus(state)
+        record = RunRecord(str(trial_id), status, "train.py", "2026-01-01T00:00:00Z", flags)
+        store.write_run(run_dir, record)
+    spec = TuningSpec(
+        goal="MAXIMIZE",
+        metric_tag="val_acc",
+        max_trials=trials,
+        early_stopping=True,
+        params=tuple(ParamSpec.from_dict(param) for param in PARAMS),
     )
+    job = JobRecord(
+        id=job_dir.name,
+        state=JobState.COMPLETED,
+        spec=spec,
+        script="train.py",
+        created="2026-01-01T00:00:00+00:00",
+        updated="2026-01-01T01:00:00+00:00",
+        ended="2026-01-01T01:00:00+00:00",
+        counts={TrialState(name): n for name, n in counts.items()},
+    )
+    jobstore.write_job(job_dir, job)
     return job_dir
 
 

@@ -141,8 +141,7 @@ def run_hyperopt(root: Path, seed: int, args: argparse.Namespace) -> tuple[list[
         rstate=np.random.default_rng(seed),
         show_progressbar=False,
     )
-    rows = [{"state": "COMPLETE", "objectiveValue": value} for value in values]
-    return _best_so_far(rows), len(values) * args.epochs
+    return _best_so_far(list(values)), len(values) * args.epochs
 
 
 # -- the table -----------------------------------------------------------------------------

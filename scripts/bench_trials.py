@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 from flagrun import jobstore
+from flagrun.records import JobRecord, JobState
+from flagrun.spec import ParamSpec, TuningSpec
 
 PARAMS = ("dropout1", "dropout2", "dense_units1")
 
@@ -27,13 +29,11 @@ PARAMS = ("dropout1", "dropout2", "dense_units1")
 def build_job(runs_dir: Path, trials: int) -> Path:
     job_dir = runs_dir / "2026-11-22T00-00-00Z"
     job_dir.mkdir(parents=True)
-    spec = {
-        "goal": "MAXIMIZE",
-        "metric_tag": "val_acc",
-        "max_trials": trials,
-        "params": [{"name": name} for name in PARAMS],
-    }
-    jobstore.write_job(job_dir, {"id": job_dir.name, "state": "COMPLETED", "spec": spec})
+    params = tuple(ParamSpec(name, "DOUBLE", 0.0, 1.0) for name in PARAMS)
+    spec = TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", max_trials=trials, params=params)
+    stamp = "2026-11-22T00:00:00+00:00"
+    record = JobRecord(job_dir.name, JobState.COMPLETED, spec, "train.py", stamp, stamp)
+    jobstore.write_job(job_dir, record)
     rng = random.Random(1)
     lines = []
     for trial_id in range(1, trials + 1):

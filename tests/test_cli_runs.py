@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from factories import run_record
 
 from flagrun import store
+from flagrun.records import ProcessIdentity
 
 DATA = Path(__file__).parent / "data" / "runner"
 
@@ -58,8 +60,8 @@ def test_train_refuses_a_missing_script(folder):
 def test_train_label_and_runs_dir(folder):
     done = flagrun(folder, "train", "echo_args.py", "--runs-dir", "exp", "--label", "try 1")
     assert done.returncode == 0, done.stderr
-    (record,) = store.list_runs(folder / "exp")
-    assert record["label"] == "try 1" and record["status"] == "COMPLETED"
+    (run,) = store.list_runs(folder / "exp")
+    assert run.record.label == "try 1" and run.status == "COMPLETED"
 
 
 def test_runs_lists_newest_first_in_every_format(folder):
@@ -81,8 +83,8 @@ def test_runs_lists_newest_first_in_every_format(folder):
 def test_runs_shows_crashed_runs(folder):
     run_dir = folder / "runs" / "2026-01-01T00-00-00Z"
     run_dir.mkdir(parents=True)
-    dead = {"pid": 2**22 + 12345, "start_time": 1, "host": store.runner_identity()["host"]}
-    store.write_run(run_dir, {"status": "RUNNING", "runner": dead, "script": "x.py"})
+    dead = ProcessIdentity(2**22 + 12345, 1, store.runner_identity().host)
+    store.write_run(run_dir, run_record(status="RUNNING", runner=dead, script="x.py"))
     assert "CRASHED" in flagrun(folder, "runs").stdout
     assert "CRASHED" in flagrun(folder, "show", "latest").stdout
 
@@ -94,7 +96,7 @@ def test_runs_with_no_runs(folder):
 
 def test_show_and_logs(folder):
     flagrun(folder, "train", "exit_with.py", "code=2")
-    run_id = store.list_runs(folder / "runs")[0]["id"]
+    run_id = store.list_runs(folder / "runs")[0].id
     show = flagrun(folder, "show", run_id)
     assert show.returncode == 0
     for text in ("FAILED", "exit code 2", "python exit_with.py --code=2", "exiting with 2"):

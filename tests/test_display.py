@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from factories import run_record
+
 from flagrun import display
 
 
 def test_runs_table_shows_validation_metrics_of_keras3_runs_first() -> None:
-    record = {
-        "metrics": {
+    record = run_record(
+        metrics={
             tag: {"value": 0.5, "step": 1}
             for tag in (
                 "train/epoch_accuracy",
@@ -18,7 +20,7 @@ def test_runs_table_shows_validation_metrics_of_keras3_runs_first() -> None:
                 "validation/evaluation_loss_vs_iterations",
             )
         }
-    }
+    )
     assert display.metric_columns([record]) == [
         "validation/epoch_accuracy",
         "validation/epoch_loss",
@@ -27,7 +29,9 @@ def test_runs_table_shows_validation_metrics_of_keras3_runs_first() -> None:
 
 
 def test_runs_table_prefers_keras1_names_when_a_script_logged_them() -> None:
-    record = {"metrics": {"zeta": {"value": 1.0, "step": 0}, "val_acc": {"value": 0.9, "step": 0}}}
+    record = run_record(
+        metrics={"zeta": {"value": 1.0, "step": 0}, "val_acc": {"value": 0.9, "step": 0}}
+    )
     assert display.metric_columns([record])[0] == "val_acc"
 
 

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from factories import job_record, run_record, spec_of
 
 from flagrun import hparams, jobstore, metrics, store
 from flagrun.writer import MetricsWriter
@@ -87,21 +88,22 @@ def write_keras_like_run(run_dir: Path, flags: dict, status: str, val_acc: float
         writer.close()
     store.write_run(
         run_dir,
-        {
-            "status": status,
-            "flags": flags,
-            "start": "2024-05-01T10:00:00.000Z",
-            "end": "2024-05-01T10:01:00.000Z",
-            "metrics": metrics.summarize(run_dir),
-        },
+        run_record(
+            run_dir.name,
+            status,
+            flags=flags,
+            start="2024-05-01T10:00:00.000Z",
+            end="2024-05-01T10:01:00.000Z",
+            metrics=metrics.summarize(run_dir),
+        ),
     )
 
 
 def make_job(tmp_path: Path) -> Path:
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    spec = {"goal": "MAXIMIZE", "metric_tag": "val_acc", "params": PARAMS}
-    jobstore.write_job(job_dir, {"spec": spec})
+    spec = spec_of(PARAMS, goal="MAXIMIZE", metric_tag="val_acc")
+    jobstore.write_job(job_dir, job_record(spec=spec))
     for trial_id, (flags, status, val_acc) in TRIALS.items():
         write_keras_like_run(jobstore.trial_dir(job_dir, trial_id), flags, status, val_acc)
     return job_dir

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import job_record, trial_row
 
 from flagrun import jobstore
 from flagrun.errors import StoreError, UsageError
@@ -13,19 +14,19 @@ from flagrun.errors import StoreError, UsageError
 def make_job(runs: Path, job_id: str) -> Path:
     job_dir = runs / job_id
     job_dir.mkdir(parents=True)
-    jobstore.write_job(job_dir, {"id": job_id, "state": "RUNNING"})
+    jobstore.write_job(job_dir, job_record(job_id, "RUNNING"))
     return job_dir
 
 
 def test_index_keeps_the_last_row_per_trial_and_skips_a_torn_line(tmp_path: Path) -> None:
     job_dir = make_job(tmp_path, "2026-11-22T10-00-00Z")
-    jobstore.append_trial(job_dir, {"trialId": 2, "state": "RUNNING"})
-    jobstore.append_trial(job_dir, {"trialId": 1, "state": "RUNNING"})
-    jobstore.append_trial(job_dir, {"trialId": 1, "state": "COMPLETE", "objectiveValue": 0.9})
+    jobstore.append_trial(job_dir, trial_row(2, "RUNNING"))
+    jobstore.append_trial(job_dir, trial_row(1, "RUNNING"))
+    jobstore.append_trial(job_dir, trial_row(1, "COMPLETE", objective_value=0.9))
     with open(job_dir / jobstore.INDEX_FILE, "ab") as handle:
         handle.write(b'{"trialId": 2, "state": "COMPL')  # writer killed mid-line
     rows = jobstore.read_trials(job_dir)
-    assert [(row["trialId"], row["state"]) for row in rows] == [(1, "COMPLETE"), (2, "RUNNING")]
+    assert [(row.trial_id, row.state) for row in rows] == [(1, "COMPLETE"), (2, "RUNNING")]
 
 
 def test_read_trials_of_a_job_without_index_is_empty(tmp_path: Path) -> None:

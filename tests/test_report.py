@@ -13,8 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from factories import job_record, run_record, spec_of, trial_row
 
 from flagrun.htmlreport import Trial, param_importances
+from flagrun.records import ProcessIdentity
 
 TRAIN = textwrap.dedent(
     """
@@ -333,24 +335,16 @@ def make_job(root: Path, goal: str, trials: list[tuple[str, float | None, float]
             for step in range(5):
                 writer.log({"loss": value + (4 - step) * 0.1}, step=step)
             writer.close()
-        store.write_run(run_dir, {"id": str(trial_id), "status": state, "flags": {"x": x}})
-        row = {
-            "trialId": trial_id,
-            "state": state,
-            "objectiveValue": value,
-            "trainingStep": 4,
-            "hyperparameters": {"x": x},
-            "runDir": f"trials/{trial_id}",
-        }
+        run_status = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED"}.get(state, state)
+        store.write_run(run_dir, run_record(str(trial_id), run_status, flags={"x": x}))
+        row = trial_row(
+            trial_id, state, objective_value=value, training_step=4, hyperparameters={"x": x}
+        )
         jobstore.append_trial(job, row)
-    spec = {
-        "goal": goal,
-        "metric_tag": "loss",
-        "max_trials": 10,
-        "params": [{"name": "x", "type": "DOUBLE", "scale": "UNIT_LOG_SCALE"}],
-    }
-    gone = {"pid": -1, "host": os.uname().nodename}  # a tuner that is no longer running
-    record = {"id": job.name, "state": "RUNNING", "script": "t.py", "spec": spec, "tuner": gone}
+    params = [{"name": "x", "type": "DOUBLE", "scale": "UNIT_LOG_SCALE"}]
+    spec = spec_of(params, goal=goal, metric_tag="loss", max_trials=10)
+    gone = ProcessIdentity(-1, None, os.uname().nodename)  # a tuner that is no longer running
+    record = job_record(job.name, "RUNNING", spec, script="t.py", tuner=gone)
     jobstore.write_job(job, record)
     return job
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flagrun import runner, store
+from flagrun.records import RunRecord
 
 DATA = Path(__file__).parent / "data" / "runner"
 
@@ -63,17 +64,18 @@ def flagrun_cmd(*args: str) -> list[str]:
 def test_completed_run_is_recorded(tmp_path):
     spec = make_spec(tmp_path, "echo_args.py", flags={"units": 64, "drop": True}, label="first")
     spec.env = {"FLAGRUN_TEST_EXTRA": "yes"}
-    spec.extra = {"job": "j1"}
+    spec.job = "j1"
     result = runner.start(spec).wait()
     assert result.status == "COMPLETED" and result.exit_code == 0 and result.signal is None
     record = store.read_run(spec.run_dir)
-    assert record["format"] == 1 and record["status"] == "COMPLETED"
-    assert record["command"] == "python echo_args.py --units=64 --drop=true"
-    assert record["argv"] == ["python", "echo_args.py", "--units=64", "--drop=true"]
-    assert record["label"] == "first" and record["job"] == "j1"
-    assert record["source_hash"] == spec.source_hash
-    assert record["runner"]["pid"] == os.getpid() and record["child_pid"] > 0
-    assert record["end"] and record["duration"] >= 0
+    assert json.loads((spec.run_dir / "run.json").read_text())["format"] == 1
+    assert record.status == "COMPLETED"
+    assert record.command == "python echo_args.py --units=64 --drop=true"
+    assert record.argv == ["python", "echo_args.py", "--units=64", "--drop=true"]
+    assert record.label == "first" and record.job == "j1"
+    assert record.source_hash == spec.source_hash
+    assert record.runner.pid == os.getpid() and record.child_pid > 0
+    assert record.end and record.duration >= 0
     info = json.loads((spec.run_dir / "args.json").read_text())
     assert info["argv"] == ["--units=64", "--drop=true"]
     assert info["cwd"] == str(spec.run_dir)
@@ -96,7 +98,7 @@ def test_failure_records_exit_code_and_error_line(tmp_path):
     result = runner.start(spec).wait()
     assert result.status == "FAILED" and result.exit_code == 1
     assert result.reason == "exit code 1: ValueError: boom"
-    assert store.read_run(spec.run_dir)["reason"] == result.reason
+    assert store.read_run(spec.run_dir).reason == result.reason
 
 
 def test_exit_code_is_kept(tmp_path):
@@ -111,7 +113,7 @@ def test_timeout_kills_the_group(tmp_path):
     assert result.status == "KILLED" and result.reason == "timeout after 0.5 s"
     assert result.signal == "SIGTERM" and result.exit_code is None
     assert gone(handle.pid)
-    assert store.read_run(spec.run_dir)["status"] == "KILLED"
+    assert store.read_run(spec.run_dir).status == "KILLED"
 
 
 def test_stop_records_the_given_status(tmp_path):
@@ -123,7 +125,7 @@ def test_stop_records_the_given_status(tmp_path):
     result = handle.wait()
     assert (result.status, result.reason) == ("PRUNED", "pruned at step 3")
     assert handle.wait() is result  # finalized once
-    assert store.read_run(spec.run_dir)["status"] == "PRUNED"
+    assert store.read_run(spec.run_dir).status == "PRUNED"
     assert gone(handle.pid)
 
 
@@ -146,15 +148,15 @@ def test_child_flags_json_is_merged(tmp_path):
     spec = make_spec(tmp_path, "writes_flags_json.py", flags={"units": "64"})
     runner.start(spec).wait()
     record = store.read_run(spec.run_dir)
-    assert record["flags"] == {"units": 64, "lr": 0.1}
-    assert record["flag_sources"] == {"units": "argv"}
+    assert record.flags == {"units": 64, "lr": 0.1}
+    assert record.flag_sources == {"units": "argv"}
 
 
 def test_running_record_exists_before_the_child_finishes(tmp_path):
     spec = make_spec(tmp_path, "sleeper.py")
     handle = runner.start(spec)
     record = store.read_run(spec.run_dir)
-    assert record["status"] == "RUNNING" and record["child_pid"] == handle.pid
+    assert record.status == "RUNNING" and record.child_pid == handle.pid
     assert store.effective_status(record) == "RUNNING"
     handle.stop(grace=0.2)
     handle.wait()
@@ -180,8 +182,8 @@ def test_two_concurrent_runs_are_isolated(tmp_path):
     ]
     assert [p.wait(timeout=30) for p in procs] == [0, 0]
     runs = store.list_runs(folder / "runs")
-    assert sorted((Path(r["path"]) / "out.txt").read_text() for r in runs) == ["a", "b"]
-    assert len({r["id"] for r in runs}) == 2
+    assert sorted((r.path / "out.txt").read_text() for r in runs) == ["a", "b"]
+    assert len({r.id for r in runs}) == 2
     assert not (folder / "out.txt").exists()
 
 
@@ -197,7 +199,7 @@ def test_script_reads_data_beside_itself_and_in_the_launch_folder(tmp_path):
     assert "beside 10 launch here" in done.stdout
 
 
-def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, dict]:
+def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, RunRecord]:
     proc = subprocess.Popen(
         flagrun_cmd("train", "sleeper.py", *args),
         cwd=folder,
@@ -217,8 +219,8 @@ def test_ctrl_c_kills_the_run(tmp_path):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     record = store.read_run(run_dir)
-    assert record["status"] == "KILLED" and "interrupted" in record["reason"]
-    assert gone(record["child_pid"])
+    assert record.status == "KILLED" and "interrupted" in record.reason
+    assert gone(record.child_pid)
 
 
 def test_cli_timeout_kills_the_run(tmp_path):
@@ -226,8 +228,8 @@ def test_cli_timeout_kills_the_run(tmp_path):
     proc, run_dir, record = start_train(folder, "--timeout", "1")
     assert proc.wait(timeout=20) == 128 + signal.SIGTERM
     record = store.read_run(run_dir)
-    assert record["status"] == "KILLED" and record["reason"] == "timeout after 1 s"
-    assert gone(record["child_pid"])
+    assert record.status == "KILLED" and record.reason == "timeout after 1 s"
+    assert gone(record.child_pid)
 
 
 def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
@@ -236,6 +238,6 @@ def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
     proc.kill()
     proc.wait(timeout=10)
     record = store.read_run(run_dir)
-    assert record["status"] == "RUNNING"
+    assert record.status == "RUNNING"
     assert store.effective_status(record) == "CRASHED"
-    assert wait_until(lambda: gone(record["child_pid"]))
+    assert wait_until(lambda: gone(record.child_pid))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -10,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from factories import run_record
 
 from flagrun import store
 from flagrun.errors import StoreError, UsageError
+from flagrun.records import ProcessIdentity
 
 ID = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?$")
 
@@ -20,7 +23,7 @@ ID = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?$")
 def make_run(runs: Path, run_id: str, **fields) -> Path:
     run_dir = runs / run_id
     run_dir.mkdir(parents=True)
-    store.write_run(run_dir, {"id": run_id, "status": "COMPLETED", **fields})
+    store.write_run(run_dir, run_record(run_id, **fields))
     return run_dir
 
 
@@ -44,8 +47,8 @@ def test_new_run_dir_is_race_safe_across_processes(tmp_path):
 
 
 def test_records_round_trip_and_damage_is_reported(tmp_path):
-    store.write_run(tmp_path, {"status": "RUNNING", "flags": {"a": 1}})
-    assert store.read_run(tmp_path) == {"status": "RUNNING", "flags": {"a": 1}}
+    store.write_run(tmp_path, run_record(status="RUNNING", flags={"a": 1}))
+    assert store.read_run(tmp_path) == run_record(status="RUNNING", flags={"a": 1})
     (tmp_path / store.RUN_FILE).write_text('{"status": ')
     with pytest.raises(StoreError, match="cannot read"):
         store.read_run(tmp_path)
@@ -63,8 +66,8 @@ def test_list_runs_newest_first_skipping_jobs_and_damage(tmp_path):
     job = tmp_path / "2026-01-03T00-00-00Z"
     (job / "trials" / "1").mkdir(parents=True)
     (job / store.JOB_FILE).write_text("{}")
-    store.write_run(job / "trials" / "1", {"status": "COMPLETED"})
-    ids = [r["id"] for r in store.list_runs(tmp_path)]
+    store.write_run(job / "trials" / "1", run_record("1"))
+    ids = [r.id for r in store.list_runs(tmp_path)]
     assert ids == [
         "2026-01-02T00-00-00Z",
         "2026-01-01T00-00-00Z-10",
@@ -72,8 +75,8 @@ def test_list_runs_newest_first_skipping_jobs_and_damage(tmp_path):
         "2026-01-01T00-00-00Z",
     ]
     with_trials = store.list_runs(tmp_path, include_trials=True)
-    assert with_trials[0]["id"] == "2026-01-03T00-00-00Z/trials/1"
-    assert Path(with_trials[0]["path"]) == job / "trials" / "1"
+    assert with_trials[0].id == "2026-01-03T00-00-00Z/trials/1"
+    assert with_trials[0].path == job / "trials" / "1"
     assert store.list_runs(tmp_path / "nothing") == []
 
 
@@ -115,16 +118,16 @@ def test_resolve_run_on_an_empty_folder(tmp_path):
 
 def test_effective_status(tmp_path):
     me = store.runner_identity()
-    assert store.effective_status({"status": "RUNNING", "runner": me}) == "RUNNING"
-    assert store.effective_status({"status": "COMPLETED", "runner": me}) == "COMPLETED"
-    reused = {**me, "start_time": me["start_time"] + 1}
-    assert store.effective_status({"status": "RUNNING", "runner": reused}) == "CRASHED"
+    assert store.effective_status(run_record(status="RUNNING", runner=me)) == "RUNNING"
+    assert store.effective_status(run_record(status="COMPLETED", runner=me)) == "COMPLETED"
+    reused = dataclasses.replace(me, start_time=me.start_time + 1)
+    assert store.effective_status(run_record(status="RUNNING", runner=reused)) == "CRASHED"
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    dead = {"pid": proc.pid, "start_time": 1, "host": socket.gethostname()}
-    assert store.effective_status({"status": "RUNNING", "runner": dead}) == "CRASHED"
-    remote = {**dead, "host": "another-host-" + socket.gethostname()}
-    assert store.effective_status({"status": "RUNNING", "runner": remote}) == "RUNNING"
+    dead = ProcessIdentity(proc.pid, 1, socket.gethostname())
+    assert store.effective_status(run_record(status="RUNNING", runner=dead)) == "CRASHED"
+    remote = dataclasses.replace(dead, host="another-host-" + socket.gethostname())
+    assert store.effective_status(run_record(status="RUNNING", runner=remote)) == "RUNNING"
     assert store.is_alive(me)
 
 

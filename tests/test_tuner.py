@@ -249,17 +249,17 @@ def test_nan_objective_and_trial_timeout_fail_their_trials_with_the_reason(proje
     assert done.returncode == 1  # no trial completed
     assert "Traceback" not in done.stderr
     index = jobstore_rows(project)
-    reasons = {row["hyperparameters"]["mode"]: row["reason"] for row in index}
+    reasons = {row.hyperparameters["mode"]: row.reason for row in index}
     assert "nan" in reasons["nan"] and "val_acc" in reasons["nan"]
     assert "timeout" in reasons["hang"]
-    assert {row["state"] for row in index} == {"FAILED"}
+    assert {row.state for row in index} == {"FAILED"}
     csv_out = flagrun(project, "trials", "--format", "csv")
     assert csv_out.returncode == 0
     assert csv_out.stdout.splitlines()[0].startswith("finalMetric.objectiveValue,")
     assert len(csv_out.stdout.splitlines()) == 3
 
 
-def jobstore_rows(project: Path) -> list[dict]:
+def jobstore_rows(project: Path) -> list:
     from flagrun import jobstore
 
     return jobstore.read_trials(only_job(project))

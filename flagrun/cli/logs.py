@@ -53,8 +53,9 @@ def _copy_from(path: Path, position: int) -> int:
 def _running(run_dir: Path) -> bool:
     from flagrun import store
     from flagrun.errors import StoreError
+    from flagrun.records import RunStatus
 
     try:
-        return store.effective_status(store.read_run(run_dir)) == store.RUNNING
+        return store.effective_status(store.read_run(run_dir)) == RunStatus.RUNNING
     except StoreError:
         return False

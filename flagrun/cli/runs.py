@@ -20,15 +20,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the runs as a table, JSON or CSV."""
     from flagrun import display, store
 
-    records = store.list_runs(args.runs_dir, include_trials=args.trials)
+    runs = store.list_runs(args.runs_dir, include_trials=args.trials)
     if args.limit > 0:
-        records = records[: args.limit]
-    for record in records:
-        record["status"] = store.effective_status(record)
+        runs = runs[: args.limit]
     if args.format == "json":
-        display.print_json(records)
+        display.print_json([run.to_dict() for run in runs])
     elif args.format == "csv":
-        display.print_csv(records)
+        display.print_csv(runs)
     else:
-        display.print_runs(records)
+        display.print_runs(runs)
     return 0

@@ -23,14 +23,14 @@ def run(args: argparse.Namespace) -> int:
     from flagrun import display, store
 
     run_dir = store.resolve_run(Path(args.runs_dir), args.run_ref)
-    record = store.read_run(run_dir)
-    record["status"] = store.effective_status(record)
     if args.tags:
         from flagrun import metrics
 
         display.print_tags(metrics.read_scalars(run_dir))
         return 0
-    display.print_run(record, tail_lines(run_dir / store.LOG_FILE, TAIL_LINES))
+    record = store.read_run(run_dir)
+    tail = tail_lines(run_dir / store.LOG_FILE, TAIL_LINES)
+    display.print_run(store.ListedRun(record.id, run_dir, record), tail)
     return 0
 
 

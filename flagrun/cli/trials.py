@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     columns += ["trialId", "state", "duration"]
     rows = []
     for row in table.trials:
-        flags = row.get("hyperparameters", {})
-        duration = row.get("duration")
+        flags = row.hyperparameters
+        duration = None if row.duration is None else round(row.duration, 1)
         rows.append(
-            [row.get("objectiveValue"), row.get("trainingStep")]
+            [row.objective_value, row.training_step]
             + [flags.get(name) for name in table.params]
-            + [row["trialId"], row["state"], None if duration is None else round(duration, 1)]
+            + [row.trial_id, row.state.value, duration]
         )
     title = (
         f"job {table.job} ({table.state}): {table.goal} {table.metric}, "

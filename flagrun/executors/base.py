@@ -1,0 +1,68 @@
+"""The two protocols every executor implements (see the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from flagrun.metrics import Scalar
+    from flagrun.records import RunStatus
+    from flagrun.runner import RunResult, RunSpec
+
+
+class MetricSource(Protocol):
+    """A trial's scalar series as they grow (``metrics.EventReader`` is one)."""
+
+    @property
+    def scalars(self) -> dict[str, list[Scalar]]:
+        """Everything read so far: tag -> points in order of arrival."""
+        ...
+
+    def poll(self) -> bool:
+        """Take in whatever the trial wrote since the last call; True if any point is new."""
+        ...
+
+    def tags(self) -> list[str]:
+        """The scalar tags read so far, sorted."""
+        ...
+
+
+class TrialProcess(Protocol):
+    """One started trial."""
+
+    run_dir: Path  # the trial's run folder on this machine (complete once it has ended)
+    gpu: str | None  # the GPU it was given, for display
+    metrics: MetricSource
+
+    def poll(self) -> bool:
+        """True once the process has exited. Never blocks; also enforces the trial's timeout
+        and the end of a stop's grace period."""
+        ...
+
+    def stop(self, status: RunStatus, reason: str, grace: float) -> None:
+        """Ask the trial to stop now (SIGTERM), kill it ``grace`` seconds later; returns at
+        once. It is recorded with ``status`` and ``reason`` unless it had exited by itself."""
+        ...
+
+    def result(self) -> RunResult:
+        """Wait for the end; the run folder is then final on this machine and the trial's
+        resources (its slot, its GPU) are free again."""
+        ...
+
+
+class Executor(Protocol):
+    """Starts trials somewhere and wakes the loop when one ends."""
+
+    def start(self, spec: RunSpec) -> TrialProcess:
+        """Start one trial: ``spec`` says what to run, with which flags, env and run folder."""
+        ...
+
+    def wait(self, running: Sequence[TrialProcess], timeout: float) -> None:
+        """Sleep until one of ``running`` exits or ``timeout`` seconds pass."""
+        ...
+
+    def close(self) -> None:
+        """Let go of whatever the executor holds (no trial is running any more)."""
+        ...

@@ -1,0 +1,407 @@
+"""The tuning loop: keep ``maxParallelTrials`` trials running until the budget is spent.
+
+As soon as a slot frees, Optuna is asked for the next flag values and the trial is
+started through the job's executor. Each trial's objective is read from the metric
+points it writes; with early stopping on, its live series is reported to the pruner
+and a hopeless trial is stopped. Ctrl-C (or SIGTERM) stops every running trial, marks
+them interrupted and leaves a job that ``--resume`` continues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import optuna
+
+from flagrun import _optuna, distributed, hparams, space, store
+from flagrun.errors import FlagrunError, RunError
+from flagrun.executors import Executor
+from flagrun.progress import Progress
+from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
+from flagrun.runner import RunResult
+from flagrun.tuner import budget
+from flagrun.tuner.job import Job, trial_row
+from flagrun.tuner.request import JobResult
+from flagrun.tuner.trial import (
+    ActiveTrial,
+    Verdict,
+    judge,
+    launch_spec,
+    missing_tag_error,
+    report_new_points,
+    should_prune,
+)
+
+METRIC_POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 5.0
+SHARED_POLL_SECONDS = 1.0  # how often a worker of a shared study looks at the others' trials
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_OPTUNA_STATES = {
+    TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
+    TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
+    TrialState.FAILED: optuna.trial.TrialState.FAIL,
+}
+
+
+class Tuner:
+    """Keeps the slots busy until the budget is spent, the job fails, or Ctrl-C."""
+
+    def __init__(self, job: Job, executor: Executor, progress: Progress) -> None:
+        self.job = job
+        self.spec = job.spec
+        self.study = job.study
+        self.executor = executor
+        self.progress = progress
+        self.policy = budget.FailurePolicy(
+            self.spec.max_failed_trials, self.spec.max_parallel_trials
+        )
+        self.active: dict[int, ActiveTrial] = {}
+        self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
+        self.tally_time = 0.0
+        self.stop_reason: str | None = None
+        self.abort: FlagrunError | None = None
+        self._last_metric_poll = 0.0
+        self.heartbeats = (
+            distributed.Heartbeats(self.study, distributed.heartbeat_seconds())
+            if job.shared
+            else None
+        )
+
+    def run(self) -> JobResult:
+        self.job.mark_running()
+        if not self.job.shared:  # a shared study's other workers may be alive: sweep instead
+            self._requeue_stale_trials()
+        self._write_hparams(
+            hparams.write_experiment,
+            self.job.job_dir,
+            [param.to_dict() for param in self.spec.params],
+            self.spec.metric_tag,
+            self.spec.goal,
+        )
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in _STOP_SIGNALS}
+        try:
+            self.progress.start(self._summary())
+            for note in self.job.notes:
+                self.progress.message(note)
+            while self._step():
+                self._wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._stop_all(interrupted=True)
+            result = self._finish()
+            self._write_hparams(hparams.write_job_hparams, self.job.job_dir)
+            self.progress.close(self._summary(), result.state, result.reason)
+            self.executor.close()
+        if self.abort is not None:
+            raise self.abort
+        return result
+
+    # -- one turn of the loop ----------------------------------------------------------------
+
+    def _step(self) -> bool:
+        """Reap, poll, beat, refill; False when the job is over."""
+        for active in list(self.active.values()):
+            if active.process.poll():
+                self._finish_trial(active)
+        now = time.monotonic()
+        if now - self._last_metric_poll >= METRIC_POLL_SECONDS:
+            self._last_metric_poll = now
+            for active in list(self.active.values()):
+                self._poll_metrics(active)
+            self.progress.update(self._summary(), self._active_rows())
+        if self.heartbeats is not None and self.heartbeats.due():
+            self.heartbeats.beat(active.trial for active in self.active.values())
+            self._sweep_stale_trials()
+        if self.stop_reason is None:
+            self._check_failures()
+        if self.stop_reason == "interrupted" and self.active:
+            self._stop_all(interrupted=True)
+        if self.stop_reason is None:
+            while len(self.active) < self.spec.max_parallel_trials and self._can_start():
+                if not self._start_trial():
+                    break
+        return self._more_to_do()
+
+    def _more_to_do(self) -> bool:
+        if self.active:
+            return True
+        if self.stop_reason is not None:
+            return False
+        # A shared study's worker waits for the others' trials too: one of them may die
+        # and its trial come back to be run again.
+        return self._can_start() or (self.job.shared and self._current_tally().running > 0)
+
+    def _check_failures(self) -> None:
+        reason = self.policy.stop_reason(self._current_tally().counts)
+        if reason is not None:
+            self.stop_reason = reason
+            self.progress.message(f"stopping: {reason}; see each trial's output.log")
+
+    def _can_start(self) -> bool:
+        return self._current_tally().can_start(self.spec.max_trials)
+
+    def _current_tally(self) -> budget.Tally:
+        """The study's counts; a shared study is looked at again every SHARED_POLL_SECONDS."""
+        now = time.monotonic()
+        stale = self.job.shared and now - self.tally_time >= SHARED_POLL_SECONDS
+        if self.tally is None or stale:
+            self.tally = budget.Tally.of(self.study.get_trials(deepcopy=False))
+            self.tally_time = now
+        return self.tally
+
+    def _wait(self) -> None:
+        """Sleep until a trial exits or the next poll is due, whichever comes first."""
+        timeout = max(0.0, self._last_metric_poll + METRIC_POLL_SECONDS - time.monotonic())
+        if not self.active and self.job.shared:  # idle, waiting on the other workers
+            timeout = SHARED_POLL_SECONDS
+        self.executor.wait([active.process for active in self.active.values()], timeout)
+
+    # -- starting and finishing trials ------------------------------------------------------
+
+    def _start_trial(self) -> bool:
+        """Ask Optuna for a trial and start its process; False when it was one too many."""
+        trial = self.study.ask()
+        self.tally = None
+        if not budget.within_budget(self.study, trial, self.spec.max_trials):
+            budget.give_back(self.study, trial)
+            return False
+        flags = space.suggest(trial, self.spec)
+        trial_id = trial.number + 1
+        run_dir = self.job.trial_dir(trial_id)
+        run_dir.mkdir(parents=True)
+        trial.set_user_attr("trialId", trial_id)
+        trial.set_user_attr("flags", flags)
+        trial.set_user_attr("runDir", str(run_dir.relative_to(self.job.job_dir)))
+        trial.set_user_attr("host", socket.gethostname())
+        if self.heartbeats is not None:
+            worker = f"{socket.gethostname()}:{os.getpid()}"
+            _optuna.set_system_attr(self.study, trial, distributed.WORKER_ATTR, worker)
+            self.heartbeats.beat([trial])
+        process = self.executor.start(launch_spec(self.job, trial_id, flags))
+        active = ActiveTrial(trial, trial_id, flags, process)
+        self.active[trial_id] = active
+        self.job.record_trial(self._row(active, TrialState.RUNNING), self._current_tally())
+        self._write_hparams(hparams.write_session, run_dir, flags, TrialState.RUNNING)
+        self.progress.trial_started(trial_id, flags, process.gpu)
+        return True
+
+    def _finish_trial(self, active: ActiveTrial) -> None:
+        if self.active.pop(active.trial_id, None) is None:
+            return  # already finished (an abort stops every trial from inside this method)
+        result = active.process.result()
+        active.process.metrics.poll()
+        report_new_points(active, self.spec)
+        self.tally = None
+        verdict = judge(active, result, self.spec)
+        if verdict.missing_tag and self._current_tally().counts[TrialState.COMPLETE] == 0:
+            self._abort_missing_tag(active)
+        row = self._row(active, verdict, duration=result.duration)
+        self._write_trial_result(active, verdict)
+        if not active.interrupted:
+            self._annotate(active, verdict, result)
+            self._upload(active)  # after the run folder is final
+        self._tell(active, verdict)
+        self.tally = None
+        self.job.record_trial(row, self._current_tally())
+        self.progress.trial_finished(active.trial_id, verdict.state, verdict.value, verdict.reason)
+
+    def _abort_missing_tag(self, active: ActiveTrial) -> None:
+        error = missing_tag_error(self.spec, active.trial_id, active.process.metrics.tags())
+        if error is None:
+            return  # resolve_tag found it after all; nothing to stop for
+        self.abort = error
+        self.stop_reason = "the metric tag is missing"
+        self._stop_all(interrupted=True)
+
+    def _write_trial_result(self, active: ActiveTrial, verdict: Verdict) -> None:
+        """The trial's outcome in its own run.json, and its HParams session end."""
+        run_dir = active.process.run_dir
+        run = store.read_run(run_dir)
+        run.trial = TrialOutcome(verdict.state, verdict.value, verdict.step, verdict.reason)
+        store.write_run(run_dir, run)
+        self._write_hparams(hparams.write_run_session, run_dir)
+
+    def _tell(self, active: ActiveTrial, verdict: Verdict) -> None:
+        """Tell Optuna; a trial another worker already closed (it took us for dead) stays so."""
+        try:
+            if active.interrupted:
+                budget.fail_and_requeue(self.study, active.trial)
+                return
+            value = verdict.value if verdict.state == TrialState.COMPLETE else None
+            state = _OPTUNA_STATES[verdict.state]
+            frozen = self.study.tell(active.trial, value, state=state, skip_if_finished=True)
+            if not frozen.user_attrs.get(budget.INTERRUPTED):
+                return
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            pass  # swept in the instant between tell's check and its write
+        self.progress.message(
+            f"trial {active.trial_id}: another worker closed it (this worker's heartbeat "
+            "stopped too long); its results stay in its run folder"
+        )
+
+    def _annotate(self, active: ActiveTrial, verdict: Verdict, result: RunResult) -> None:
+        """What ``flagrun trials`` shows of a trial from any machine, kept on the trial."""
+        attrs = {
+            "lastValue": verdict.value,
+            "trainingStep": verdict.step,
+            "reason": verdict.reason,
+            "duration": result.duration,
+        }
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # see _tell
+            for key, value in attrs.items():
+                if value is not None:
+                    active.trial.set_user_attr(key, value)
+
+    def _upload(self, active: ActiveTrial) -> None:
+        """Copy the trial's folder to the artifact store, so any machine can collect it."""
+        if self.job.artifacts is None:
+            return
+        key = f"{self.job.artifact_prefix}/trials/{active.trial_id}"
+        try:
+            self.job.artifacts.upload(active.process.run_dir, key)
+            active.trial.set_user_attr("artifact", key)
+        except FlagrunError as exc:
+            self.progress.message(f"trial {active.trial_id}: not uploaded: {exc.message}")
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def _poll_metrics(self, active: ActiveTrial) -> None:
+        """Read a running trial's new points; prune it when it falls behind."""
+        if active.process.metrics.poll() or active.tag is None:
+            report_new_points(active, self.spec)
+        if not self.spec.early_stopping or active.pruned_at is not None or not active.reported:
+            return
+        if should_prune(active):
+            active.pruned_at = active.series[-1].step
+            reason = f"pruned at step {active.pruned_at}"
+            active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+
+    # -- interruption and resume -----------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        # Only set a flag here: the loop stops the trials and records them.
+        if self.stop_reason is None:
+            self.stop_reason = "interrupted"
+            self.progress.message("interrupted: stopping the running trials")
+
+    def _stop_all(self, *, interrupted: bool) -> None:
+        for active in list(self.active.values()):
+            active.interrupted = interrupted
+            active.process.stop(
+                RunStatus.KILLED, "interrupted: the tuner stopped", STOP_GRACE_SECONDS
+            )
+        for active in list(self.active.values()):
+            self._finish_trial(active)
+
+    def _sweep_stale_trials(self) -> None:
+        """Fail the trials of workers that stopped beating, and queue them to run again."""
+        assert self.heartbeats is not None
+        mine = {active.trial.number for active in self.active.values()}
+        for frozen in self.heartbeats.stale(mine):
+            try:
+                budget.fail_and_requeue(self.study, _optuna.trial_of(self.study, frozen))
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another worker swept it first
+            self.tally = None
+            worker = frozen.system_attrs.get(distributed.WORKER_ATTR, "a worker")
+            self.progress.message(
+                f"trial {frozen.number + 1}: {worker} stopped beating; "
+                "failed it and queued its parameters again"
+            )
+
+    def _requeue_stale_trials(self) -> None:
+        """Trials left RUNNING by a dead tuner: mark them FAILED and run their parameters again."""
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for frozen in running:
+            budget.fail_and_requeue(self.study, _optuna.trial_of(self.study, frozen))
+            self.tally = None
+            trial_id = frozen.number + 1
+            run_dir = self.job.trial_dir(trial_id)
+            reason = "interrupted: the tuner died; parameters queued again"
+            if (run_dir / store.RUN_FILE).is_file():
+                record = store.read_run(run_dir)
+                if record.status == RunStatus.RUNNING:
+                    record.status, record.reason = RunStatus.FAILED, reason
+                    store.write_run(run_dir, record)
+            flags = frozen.user_attrs.get("flags", {})
+            row = trial_row(trial_id, TrialState.FAILED, flags, reason=reason)
+            self.job.record_trial(row, self._current_tally())
+            self.progress.message(f"trial {trial_id}: {reason}")
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _row(
+        self, active: ActiveTrial, verdict: Verdict | TrialState, duration: float | None = None
+    ) -> TrialRow:
+        if isinstance(verdict, TrialState):
+            verdict = Verdict(verdict)
+        return trial_row(
+            active.trial_id,
+            verdict.state,
+            active.flags,
+            run_dir=str(active.process.run_dir.relative_to(self.job.job_dir)),
+            value=verdict.value,
+            step=verdict.step,
+            reason=verdict.reason,
+            duration=duration,
+        )
+
+    def _write_hparams(self, write: Any, *args: Any) -> None:
+        """TensorBoard HParams data is a view of the job: failing to write it is said, not fatal."""
+        try:
+            write(*args)
+        except (OSError, ValueError) as exc:
+            self.progress.message(f"could not write TensorBoard hparams data: {exc}")
+
+    def _finish(self) -> JobResult:
+        self.tally = None
+        tally = self._current_tally()
+        if self.stop_reason == "interrupted":
+            state, reason = JobState.INTERRUPTED, "interrupted; resume with `flagrun tune --resume`"
+        elif self.stop_reason is not None:
+            state, reason = JobState.FAILED, self.stop_reason
+        elif tally.counts[TrialState.COMPLETE] == 0:
+            state, reason = JobState.FAILED, "no trial completed"
+        else:
+            state, reason = JobState.COMPLETED, None
+        self.job.finish(state, reason, tally)
+        if state == JobState.FAILED and self.abort is None:
+            self.abort = RunError(
+                f"tuning job {self.job.job_dir.name} failed: {reason}",
+                hint=f"see the trials' output with `flagrun trials {self.job.job_dir.name}`",
+            )
+        return JobResult(self.job.job_dir, state, tally.counts, self.job.record.best, reason)
+
+    # -- views for the progress display ---------------------------------------------------
+
+    def _summary(self) -> dict[str, Any]:
+        return {
+            "job": self.job.job_dir.name,
+            "maxTrials": self.spec.max_trials,
+            "counts": self._current_tally().counts,
+            "best": self.job.best(),
+            "metric": self.spec.metric_tag,
+            "goal": self.spec.goal,
+        }
+
+    def _active_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for active in self.active.values():
+            value, step = active.last_point
+            rows.append(
+                {
+                    "trialId": active.trial_id,
+                    "flags": active.flags,
+                    "step": step,
+                    "value": value,
+                    "elapsed": time.monotonic() - active.started,
+                    "gpu": active.process.gpu,
+                }
+            )
+        return rows

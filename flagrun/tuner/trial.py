@@ -1,0 +1,142 @@
+"""One trial's life in the loop: what it runs, what its metric series says, how it ended."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from flagrun import metrics, objective, runner
+from flagrun.errors import MetricsError
+from flagrun.executors import TrialProcess
+from flagrun.records import RunStatus, TrialState
+from flagrun.spec import TuningSpec
+from flagrun.tuner.job import Job
+
+
+@dataclass
+class ActiveTrial:
+    """A trial whose process runs."""
+
+    trial: optuna.Trial
+    trial_id: int  # Cloud ML's trialId: Optuna's trial number + 1
+    flags: dict[str, Any]
+    process: TrialProcess
+    started: float = field(default_factory=time.monotonic)
+    tag: str | None = None  # the event-file tag the objective resolved to
+    reported: int = 0  # how many points of the metric series went to the pruner
+    pruned_at: int | None = None
+    interrupted: bool = False  # stopped by the tuner itself: its parameters run again
+
+    @property
+    def series(self) -> list[metrics.Scalar]:
+        return self.process.metrics.scalars.get(self.tag, []) if self.tag else []
+
+    @property
+    def last_point(self) -> tuple[float | None, int | None]:
+        series = self.series
+        return (series[-1].value, series[-1].step) if series else (None, None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a finished trial is counted."""
+
+    state: TrialState
+    value: float | None = None
+    step: int | None = None
+    reason: str | None = None
+    missing_tag: bool = False  # the objective's tag was never written
+
+
+def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpec:
+    """What a trial runs: the job's script from its snapshot, fixed flags then tuned ones."""
+    spec = job.spec
+    return runner.RunSpec(
+        script=job.script,
+        run_dir=job.trial_dir(trial_id),
+        source_dir=job.source_dir,
+        project_dir=job.project_dir,
+        flags={**job.record.fixed_flags, **flags},
+        timeout=spec.trial_timeout,
+        env={
+            "FLAGRUN_JOB_DIR": str(job.job_dir),
+            "FLAGRUN_TRIAL_ID": str(trial_id),
+            objective.METRIC_TAG_ENV: spec.metric_tag,
+        },
+        echo=False,
+        source_hash=job.record.source_hash,
+        job=job.job_dir.name,
+        trial_id=trial_id,
+    )
+
+
+def judge(active: ActiveTrial, result: runner.RunResult, spec: TuningSpec) -> Verdict:
+    """Decide a finished trial's state and objective value."""
+    if active.pruned_at is not None:
+        value, step = active.last_point
+        return Verdict(TrialState.PRUNED, value, step, result.reason)
+    if active.interrupted:
+        return Verdict(TrialState.FAILED, reason=result.reason or "interrupted")
+    if result.status != RunStatus.COMPLETED:
+        return Verdict(TrialState.FAILED, reason=result.reason or f"exit code {result.exit_code}")
+    source = active.process.metrics
+    tags = source.tags()
+    tag = metrics.find_tag(spec.metric_tag, tags)
+    if tag is None:
+        return Verdict(TrialState.FAILED, reason=missing_tag_message(spec.metric_tag, tags),
+                       missing_tag=True)  # fmt: skip
+    value, step = metrics.aggregate(source.scalars[tag], spec.metric_aggregation)
+    if not math.isfinite(value):
+        return Verdict(
+            TrialState.FAILED, None, step, f"objective {spec.metric_tag} is {value} at step {step}"
+        )
+    return Verdict(TrialState.COMPLETE, value, step)
+
+
+def missing_tag_error(spec: TuningSpec, trial_id: int, tags: list[str]) -> MetricsError | None:
+    """The error that stops a job whose first finished trial lacks the objective's tag
+    (a typo in hyperparameterMetricTag must not burn the budget); None when the tag is
+    there after all."""
+    try:
+        metrics.resolve_tag(spec.metric_tag, tags)
+    except MetricsError as exc:
+        where = f"{spec.path}: " if spec.path else ""
+        return MetricsError(
+            f"trial {trial_id} finished without the metric tag {spec.metric_tag!r} "
+            f"({where}hyperparameterMetricTag); stopping the job. {exc.message}",
+            hint=exc.hint,
+        )
+    return None
+
+
+def missing_tag_message(tag: str, tags: list[str]) -> str:
+    shown = ", ".join(tags) if tags else "none"
+    return f"metric tag {tag!r} not found; tags written: {shown}"
+
+
+def report_new_points(active: ActiveTrial, spec: TuningSpec) -> None:
+    """Give the pruner the metric points it has not seen (every trial's whole curve must
+    reach it, or later trials are judged against nothing)."""
+    if active.tag is None:
+        active.tag = metrics.find_tag(spec.metric_tag, active.process.metrics.tags())
+    if not spec.early_stopping:
+        return
+    series = active.series
+    try:
+        for point in series[active.reported :]:
+            if math.isfinite(point.value):
+                active.trial.report(point.value, point.step)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker closed it; the tell at its end says so
+    active.reported = len(series)
+
+
+def should_prune(active: ActiveTrial) -> bool:
+    try:
+        return active.trial.should_prune()
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # another worker closed it
