@@ -29,7 +29,8 @@ either a param with ``parentParameter: NAME`` plus one of ``parentCategoricalVal
 flagrun-only extensions, accepted in the hyperparameters block or at the top level:
 ``script`` (training script, relative to the YAML), ``metricAggregation`` (last | max | min,
 default last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
-(``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``;
+(``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
+percentile when no pruner is named;
 giving it turns early stopping on unless ``enableTrialEarlyStopping: false`` says otherwise).
 Numbers PyYAML reads as strings (``1e-3``) are accepted where a number is expected.
 
@@ -49,6 +50,7 @@ import yaml
 
 from flagrun.errors import FlagError, SpecError, UsageError
 from flagrun.flags import Flag, coerce
+from flagrun.pruners import DEFAULT_PRUNER, PRUNERS
 
 GOALS = ("MAXIMIZE", "MINIMIZE")
 TYPES = ("DOUBLE", "INTEGER", "CATEGORICAL", "DISCRETE")
@@ -60,7 +62,6 @@ ALGORITHMS = {
     "RANDOM_SEARCH": "RANDOM_SEARCH",
 }
 AGGREGATIONS = ("last", "max", "min")
-PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
 MAX_GRID_INTEGERS = 10_000
 
 HYPERPARAMETER_FIELDS = (
@@ -612,7 +613,7 @@ class _Parser:
                 hint="write earlyStopping: {pruner: median, n_warmup_steps: 2}",
             )
         config = _plain(value)
-        pruner = str(config.get("pruner", "median")).lower()
+        pruner = str(config.get("pruner", DEFAULT_PRUNER)).lower()
         if pruner not in PRUNERS:
             near = _closest(pruner, PRUNERS)
             self.fail(

@@ -19,7 +19,7 @@ def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
     assert isinstance(make_pruner(_spec(max_parallel_trials=2)), optuna.pruners.NopPruner)
     default = make_pruner(_spec(early_stopping=True))
     assert DEFAULT_PRUNER == "percentile"
-    assert isinstance(default, optuna.pruners.PercentilePruner)
+    assert type(default) is optuna.pruners.PercentilePruner  # not its MedianPruner subclass
     assert default._percentile == 25.0
     chosen = make_pruner(
         _spec(
@@ -90,3 +90,21 @@ def test_accepted_keywords_come_from_the_optuna_signature() -> None:
     assert "n_min_trials" in PRUNERS["percentile"].keywords()
     assert PRUNERS["none"].keywords() == ()
     assert pruners.PRUNERS["hyperband"].keywords()[0] == "min_resource"
+
+
+def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_path) -> None:
+    from flagrun.spec import load_spec
+
+    path = tmp_path / "tuning.yml"
+    path.write_text(
+        "goal: MAXIMIZE\nhyperparameterMetricTag: acc\n"
+        "earlyStopping: {n_warmup_steps: 4}\n"
+        "params:\n- {parameterName: u, type: INTEGER, minValue: 1, maxValue: 4}\n"
+    )
+    spec = load_spec(path)
+    assert spec.early_stopping is True
+    built = make_pruner(spec)
+    # MedianPruner is a PercentilePruner subclass (at 50%): check the exact type.
+    assert type(built) is optuna.pruners.PercentilePruner
+    assert (built._percentile, built._n_warmup_steps) == (25.0, 4)
+    assert spec.early_stopping_config == {"pruner": "percentile", "n_warmup_steps": 4}
