@@ -46,10 +46,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from flagrun.errors import FlagError, SpecError, UsageError
 from flagrun.flags import Flag, coerce
+from flagrun.formats._yaml import Map as _Map
+from flagrun.formats._yaml import Seq as _Seq
+from flagrun.formats._yaml import plain as _plain
+from flagrun.formats._yaml import read_yaml as _read_yaml
 from flagrun.pruners import DEFAULT_PRUNER, PRUNERS
 
 GOALS = ("MAXIMIZE", "MINIMIZE")
@@ -213,95 +215,6 @@ class TuningSpec:
         if values.get("path") is not None:
             values["path"] = Path(values["path"])
         return cls(**values)
-
-
-# --------------------------------------------------------------------------- safe YAML with lines
-
-
-class _Map(dict):
-    """A YAML mapping that remembers its own line and each key's line (1-based)."""
-
-    line: int = 1
-    lines: dict
-
-
-class _Seq(list):
-    """A YAML sequence that remembers its line, each item's line and scalar items' raw text."""
-
-    line: int = 1
-    lines: list
-    raw: list
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences keep line numbers."""
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode):
-    data = _Map()
-    data.line, data.lines = node.start_mark.line + 1, {}
-    yield data
-    own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
-    seen: set[str] = set()
-    for key_node in own:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"found duplicate key {key_node.value!r}", key_node.start_mark
-            )
-        seen.add(getattr(key_node, "value", None))
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise yaml.constructor.ConstructorError(
-                None, None, "found a key that is not a plain name", key_node.start_mark
-            )
-        data[key_node.value] = loader.construct_object(value_node, deep=True)
-        data.lines[key_node.value] = key_node.start_mark.line + 1
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode):
-    data = _Seq()
-    data.line, data.lines, data.raw = node.start_mark.line + 1, [], []
-    yield data
-    for child in node.value:
-        data.append(loader.construct_object(child, deep=True))
-        data.lines.append(child.start_mark.line + 1)
-        data.raw.append(child.value if isinstance(child, yaml.ScalarNode) else None)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            f"{path}: tuning file not found", hint="check the path given to --config"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read the tuning file: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1"
-        raise SpecError(
-            f"{path}:{where}: not valid YAML: {exc.problem or exc.context}",
-            hint="check the indentation, colons and quoting on that line",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
-
-
-def _plain(value: Any) -> Any:
-    """A YAML value as plain dicts/lists (JSON-able)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _closest(name: str, choices) -> str | None:
