@@ -15,13 +15,13 @@ Optuna is imported inside the functions only: this module is imported by the YAM
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flagrun.errors import SpecError
+from flagrun.spec import closest
 
 if TYPE_CHECKING:
     import optuna
@@ -98,7 +98,7 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     name = str(given).lower()
     row = PRUNERS.get(name)
     if row is None:
-        near = _closest(name, PRUNERS)
+        near = closest(name, PRUNERS)
         return Problem(
             "pruner",
             f"{given!r} is not one of {', '.join(PRUNERS)}",
@@ -107,7 +107,7 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     accepted = row.keywords()
     for key in settings:
         if key not in accepted:
-            near = _closest(key, accepted)
+            near = closest(key, accepted)
             takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no settings"
             return Problem(
                 key,
@@ -158,8 +158,3 @@ def _build(
     row: Pruner, settings: Mapping[str, Any], max_parallel_trials: int
 ) -> optuna.pruners.BasePruner:
     return row.optuna_class()(**{**row.defaults(max_parallel_trials), **settings})
-
-
-def _closest(name: str, choices: Any) -> str | None:
-    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None

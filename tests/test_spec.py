@@ -263,3 +263,36 @@ def test_grid_spec_booleans_and_undeclared_flags_of_an_incomplete_script():
     assert (spec.metric_tag, spec.max_trials) == ("val_accuracy", 4)
     with pytest.raises(UsageError, match="true or false"):
         grid_spec({"bn": ["maybe"]}, declared)
+
+
+def test_every_scalar_attribute_of_the_spec_is_one_row_of_the_field_table():
+    from flagrun.formats.cloudml import FIELDS
+
+    attributes = [f.attribute for f in FIELDS]
+    assert len(set(attributes)) == len(attributes)
+    not_scalar = {"params", "ignored_fields", "path"}
+    assert set(attributes) == {f.name for f in dataclasses.fields(TuningSpec)} - not_scalar
+
+
+def test_a_field_written_empty_counts_as_not_given(tmp_path):
+    path = tmp_path / "t.yml"
+    path.write_text(
+        "goal: MAXIMIZE\nhyperparameterMetricTag: acc\nmaxTrials:\nmetricAggregation:\n"
+        "seed:\nparams:\n- {parameterName: u, type: INTEGER, minValue: 1, maxValue: 4}\n"
+    )
+    spec = load_spec(path)
+    assert (spec.max_trials, spec.metric_aggregation, spec.seed) == (1, "last", None)
+
+
+def test_importing_the_spec_loads_neither_yaml_nor_optuna():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, flagrun.spec, flagrun.formats, flagrun.pruners\n"
+        "print(sorted(m for m in ('yaml', 'optuna') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
