@@ -16,8 +16,8 @@ Optuna is imported inside the functions only: this module is imported by the YAM
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flagrun.errors import SpecError
@@ -29,13 +29,14 @@ if TYPE_CHECKING:
     from flagrun.spec import TuningSpec
 
 
-def _startup(max_parallel_trials: int) -> int:
-    """Trials that finish before any is pruned: 5, or one per slot when there are more."""
-    return max(5, max_parallel_trials)
+class _Startup:
+    """Stands for max(5, maxParallelTrials) in a default: trials that finish before pruning."""
+
+    def __repr__(self) -> str:
+        return "max(5, maxParallelTrials)"
 
 
-def _no_defaults(max_parallel_trials: int) -> dict[str, Any]:
-    return {}
+STARTUP: Any = _Startup()
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,12 @@ class Pruner:
     """A pruner a tuning YAML may name: its Optuna class and the settings flagrun adds."""
 
     class_name: str  # in optuna.pruners
-    defaults: Callable[[int], dict[str, Any]] = _no_defaults  # max_parallel_trials -> kwargs
+    settings: Mapping[str, Any] = field(default_factory=dict)  # defaults over Optuna's
+
+    def defaults(self, max_parallel_trials: int) -> dict[str, Any]:
+        """The settings flagrun adds, for a job with that many slots."""
+        startup = max(5, max_parallel_trials)
+        return {k: startup if v is STARTUP else v for k, v in self.settings.items()}
 
     def optuna_class(self) -> type[optuna.pruners.BasePruner]:
         """The Optuna class (imports optuna)."""
@@ -52,28 +58,21 @@ class Pruner:
         cls: type[optuna.pruners.BasePruner] = getattr(optuna.pruners, self.class_name)
         return cls
 
-    def keywords(self) -> tuple[str, ...]:
-        """The settings the class accepts, read from its ``__init__`` signature."""
+    def keywords(self) -> dict[str, str]:
+        """The settings the class accepts and their types, read from its ``__init__`` signature."""
         parameters = inspect.signature(self.optuna_class()).parameters.values()
         plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        return tuple(p.name for p in parameters if p.kind in plain)
+        return {p.name: _type_name(p.annotation) for p in parameters if p.kind in plain}
 
 
 # The order is the one error messages list them in.
 PRUNERS: dict[str, Pruner] = {
-    "median": Pruner(
-        "MedianPruner",
-        lambda parallel: {"n_startup_trials": _startup(parallel), "n_warmup_steps": 1},
-    ),
+    "median": Pruner("MedianPruner", {"n_startup_trials": STARTUP, "n_warmup_steps": 1}),
     "percentile": Pruner(
         "PercentilePruner",
-        lambda parallel: {
-            "percentile": 25.0,
-            "n_startup_trials": _startup(parallel),
-            "n_warmup_steps": 1,
-        },
+        {"percentile": 25.0, "n_startup_trials": STARTUP, "n_warmup_steps": 1},
     ),
-    "successive_halving": Pruner("SuccessiveHalvingPruner"),
+    "successive_halving": Pruner("SuccessiveHalvingPruner"),  # Optuna's defaults
     "hyperband": Pruner("HyperbandPruner"),
     "none": Pruner("NopPruner"),
 }
@@ -124,14 +123,16 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     for key, value in settings.items():
         try:
             _build(row, {key: value}, max_parallel_trials)
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
+            return Problem(key, f"{value!r} is not accepted by the {name} pruner", str(exc))
+        except TypeError:
             return Problem(
                 key,
                 f"{value!r} is not accepted by the {name} pruner",
-                f"Optuna says: {exc}",
+                f"{key} is {accepted[key]}" if accepted[key] else None,
             )
     return Problem(
-        next(iter(settings)),
+        next(iter(settings), "pruner"),
         f"the settings together are not accepted by the {name} pruner",
         "see the Optuna documentation of " + row.class_name,
     )
@@ -158,3 +159,12 @@ def _build(
     row: Pruner, settings: Mapping[str, Any], max_parallel_trials: int
 ) -> optuna.pruners.BasePruner:
     return row.optuna_class()(**{**row.defaults(max_parallel_trials), **settings})
+
+
+def _type_name(annotation: Any) -> str:
+    """'int', 'str | int', ... from a signature annotation ('' when there is none)."""
+    if annotation is inspect.Parameter.empty:
+        return ""
+    if isinstance(annotation, str):
+        return annotation
+    return getattr(annotation, "__name__", str(annotation))

@@ -78,7 +78,8 @@ def test_check_settings_names_the_key_and_the_fix() -> None:
     assert bad is not None and bad.key == "percentile"
     assert "between 0 and 100" in (bad.hint or "")
     wrong_type = check_settings({"pruner": "percentile", "n_warmup_steps": "two"})
-    assert wrong_type is not None and wrong_type.key == "n_warmup_steps"
+    assert wrong_type is not None
+    assert (wrong_type.key, wrong_type.hint) == ("n_warmup_steps", "n_warmup_steps is int")
     name = check_settings({"pruner": "medain"})
     assert name is not None and (name.key, name.hint) == ("pruner", "did you mean median?")
     nop = check_settings({"pruner": "none", "n_warmup_steps": 2})
@@ -88,8 +89,9 @@ def test_check_settings_names_the_key_and_the_fix() -> None:
 def test_accepted_keywords_come_from_the_optuna_signature() -> None:
     assert "n_warmup_steps" in PRUNERS["median"].keywords()
     assert "n_min_trials" in PRUNERS["percentile"].keywords()
-    assert PRUNERS["none"].keywords() == ()
-    assert pruners.PRUNERS["hyperband"].keywords()[0] == "min_resource"
+    assert PRUNERS["none"].keywords() == {}
+    assert list(pruners.PRUNERS["hyperband"].keywords())[0] == "min_resource"
+    assert PRUNERS["percentile"].keywords()["percentile"] == "float"
 
 
 def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_path) -> None:

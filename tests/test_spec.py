@@ -64,6 +64,12 @@ BAD = {
     "bad_nested_parent_value.yml": (9, "'rmsprop' is not a value of optimizer", "adam, sgd"),
     "bad_duplicate_key.yml": ("6:5", "duplicate key 'type'", "indentation"),
     "bad_pruner.yml": (3, "earlyStopping.pruner 'medain'", "did you mean median?"),
+    "bad_pruner_setting.yml": (
+        3,
+        "earlyStopping.n_warmup is not a setting of the median pruner",
+        "did you mean n_warmup_steps?",
+    ),
+    "bad_pruner_value.yml": (5, "earlyStopping.percentile 500 is not accepted", "0 and 100"),
     "bad_aggregation.yml": (3, "metricAggregation 'mean' is not one of", "last"),
     "bad_cloud_misplaced.yml": (11, "trainingInput.maxTrials belongs in the hyper", "indent"),
     "bad_seed.yml": (3, "seed 'lucky' is not a whole number", "seed: 42"),

@@ -26,7 +26,7 @@ last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
 (``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
 percentile when no pruner is named; giving it turns early stopping on unless
 ``enableTrialEarlyStopping: false`` says otherwise). The settings are keyword arguments of
-the Optuna pruner (``flagrun.pruners``).
+the Optuna pruner, checked by building it (``flagrun.pruners``).
 Numbers PyYAML reads as strings (``1e-3``) are accepted where a number is expected.
 
 Every scalar field is a row of ``FIELDS``; the file is read with a safe loader and every
@@ -246,13 +246,13 @@ class _Reader:
             return bool(enabled), {}
         found = self.ext["earlyStopping"]
         config = plain(given)
-        config["pruner"] = str(config.get("pruner", pruners.DEFAULT_PRUNER)).lower()
-        if config["pruner"] not in pruners.PRUNERS:
-            near = closest(config["pruner"], pruners.PRUNERS)
+        problem = pruners.check_settings(config, values["max_parallel_trials"])
+        if problem is not None:
             self.fail(
-                given.lines.get("pruner", found.line),
-                found.where + ".pruner",
-                f"{given['pruner']!r} is not one of {', '.join(pruners.PRUNERS)}",
-                hint=f"did you mean {near}?" if near else None,
+                given.lines.get(problem.key, found.line),
+                f"{found.where}.{problem.key}",
+                problem.what,
+                hint=problem.hint,
             )
+        config["pruner"] = str(config.get("pruner", pruners.DEFAULT_PRUNER)).lower()
         return (config["pruner"] != "none") if enabled is None else enabled, config
