@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 
     from flagrun.spec import TuningSpec
 
+__all__ = [
+    "DEFAULT_PRUNER",
+    "PRUNERS",
+    "STARTUP",
+    "Problem",
+    "Pruner",
+    "check_settings",
+    "make_pruner",
+]
+
 
 class _Startup:
     """Stands for max(5, maxParallelTrials) in a default: trials that finish before pruning."""

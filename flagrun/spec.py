@@ -25,6 +25,25 @@ from typing import Any, NoReturn
 from flagrun.errors import FlagError, SpecError, UsageError
 from flagrun.flags import Flag, coerce
 
+__all__ = [
+    "AGGREGATIONS",
+    "ALGORITHMS",
+    "GOALS",
+    "LINEAR",
+    "LOG",
+    "MAX_GRID_INTEGERS",
+    "REVERSE_LOG",
+    "SCALES",
+    "TYPES",
+    "ParamSpec",
+    "TuningSpec",
+    "as_number",
+    "check_against_flags",
+    "closest",
+    "grid_spec",
+    "load_spec",
+]
+
 GOALS = ("MAXIMIZE", "MINIMIZE")
 TYPES = ("DOUBLE", "INTEGER", "CATEGORICAL", "DISCRETE")
 LINEAR, LOG, REVERSE_LOG = "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE"

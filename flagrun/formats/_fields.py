@@ -1,7 +1,7 @@
 """Scalar fields of a tuning file, described by table rows and read by one function.
 
 A format lists its scalar fields as ``Field`` rows (YAML name, ``TuningSpec`` attribute,
-kind, default, bounds or choices, where the field may appear, hint) and calls ``read_field``
+where the field may appear, kind, default, bounds or choices, hint) and calls ``read_field``
 for each: the kind decides what is accepted and how a mistake is worded, so every field of
 a kind fails the same way. A default is the value assumed when the field is absent (read
 like a given one), ``None`` leaves the attribute unset and ``REQUIRED`` makes absence an
@@ -37,6 +37,7 @@ class Place(enum.Enum):
 
     HYPERPARAMETERS = "in the hyperparameters block"
     ANYWHERE = "anywhere: a flagrun extension"
+    PARAM = "in a param"
 
 
 class _Required:
@@ -53,6 +54,7 @@ class Field:
 
     name: str  # as written in the file
     attribute: str  # of TuningSpec
+    place: Place
     kind: Kind
     default: Any = None  # REQUIRED, None (unset) or the value assumed when absent
     choices: Sequence[str] | Mapping[str, Any] = ()  # ENUM: words (a mapping: word -> value)
@@ -60,7 +62,6 @@ class Field:
     minimum: int | None = None  # WHOLE
     maximum: int | None = None  # WHOLE
     unit: str = ""  # POSITIVE: named in the message, e.g. "seconds"
-    place: Place = Place.HYPERPARAMETERS
     hint: str | None = None  # how to write it; each kind has a fallback
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flagrun.formats._fields import REQUIRED, Field, Kind, look_up, read_field
+from flagrun.formats._fields import REQUIRED, Field, Kind, Place, look_up, read_field
 from flagrun.formats._source import Source
 from flagrun.formats._yaml import Map, Seq
 from flagrun.spec import LINEAR, MAX_GRID_INTEGERS, SCALES, TYPES, ParamSpec, as_number, closest
@@ -48,8 +48,8 @@ PARAM_FIELDS = (
 )
 CONDITIONAL_FIELDS = ("parameterSpec", *PARENT_VALUE_FIELDS)
 # The param fields that are words, read like the file's scalar fields.
-TYPE = Field("type", "type", Kind.ENUM, REQUIRED, choices=TYPES)
-SCALE_TYPE = Field("scaleType", "scale", Kind.ENUM, LINEAR, choices=SCALES)
+TYPE = Field("type", "type", Place.PARAM, Kind.ENUM, REQUIRED, choices=TYPES)
+SCALE_TYPE = Field("scaleType", "scale", Place.PARAM, Kind.ENUM, LINEAR, choices=SCALES)
 _NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 
 # (parent name, parent values, the field naming them, its line), or no parent.

@@ -45,34 +45,42 @@ from flagrun.formats._source import Source
 from flagrun.formats._yaml import Map, plain
 from flagrun.spec import AGGREGATIONS, ALGORITHMS, GOALS, TuningSpec, closest
 
+__all__ = [
+    "CLOUD_FIELDS",
+    "EXTENSION_FIELDS",
+    "FIELDS",
+    "HYPERPARAMETER_FIELDS",
+    "parse",
+]
+
 HP, ANYWHERE = Place.HYPERPARAMETERS, Place.ANYWHERE
 
 # Every scalar field of the file, in the order they are read. A default is the value assumed
 # when the field is absent (None: unset; REQUIRED: absence is an error).
 # fmt: off
 FIELDS = (
-    Field("goal", "goal", Kind.ENUM, default=REQUIRED, choices=GOALS),
-    Field("hyperparameterMetricTag", "metric_tag", Kind.TEXT, default=REQUIRED,
+    Field("goal", "goal", HP, Kind.ENUM, default=REQUIRED, choices=GOALS),
+    Field("hyperparameterMetricTag", "metric_tag", HP, Kind.TEXT, default=REQUIRED,
           hint="name the TensorBoard tag to optimize, e.g. hyperparameterMetricTag: val_acc"),
-    Field("maxTrials", "max_trials", Kind.WHOLE, default=1, minimum=1),
-    Field("maxParallelTrials", "max_parallel_trials", Kind.WHOLE, default=1, minimum=1),
-    Field("maxFailedTrials", "max_failed_trials", Kind.WHOLE, default=None, minimum=0),
-    Field("enableTrialEarlyStopping", "early_stopping", Kind.BOOLEAN, default=None),
-    Field("resumePreviousJobId", "resume_job_id", Kind.TEXT, default=None,
+    Field("maxTrials", "max_trials", HP, Kind.WHOLE, default=1, minimum=1),
+    Field("maxParallelTrials", "max_parallel_trials", HP, Kind.WHOLE, default=1, minimum=1),
+    Field("maxFailedTrials", "max_failed_trials", HP, Kind.WHOLE, default=None, minimum=0),
+    Field("enableTrialEarlyStopping", "early_stopping", HP, Kind.BOOLEAN, default=None),
+    Field("resumePreviousJobId", "resume_job_id", HP, Kind.TEXT, default=None,
           hint="give the job id as text"),
-    Field("algorithm", "algorithm", Kind.ENUM, default="ALGORITHM_UNSPECIFIED",
+    Field("algorithm", "algorithm", HP, Kind.ENUM, default="ALGORITHM_UNSPECIFIED",
           choices=ALGORITHMS),
     # flagrun's extensions
-    Field("script", "script", Kind.NAME, default=None, place=ANYWHERE),
-    Field("pythonModule", "python_module", Kind.NAME, default=None, place=ANYWHERE),
-    Field("metricAggregation", "metric_aggregation", Kind.ENUM, default="last", place=ANYWHERE,
+    Field("script", "script", ANYWHERE, Kind.NAME, default=None),
+    Field("pythonModule", "python_module", ANYWHERE, Kind.NAME, default=None),
+    Field("metricAggregation", "metric_aggregation", ANYWHERE, Kind.ENUM, default="last",
           choices=AGGREGATIONS, case="lower",
           hint="last takes the final value; max/min the best over the trial"),
-    Field("trialTimeout", "trial_timeout", Kind.POSITIVE, default=None, place=ANYWHERE,
+    Field("trialTimeout", "trial_timeout", ANYWHERE, Kind.POSITIVE, default=None,
           unit="seconds", hint="write trialTimeout: 3600 for one hour"),
-    Field("seed", "seed", Kind.WHOLE, default=None, place=ANYWHERE,
-          minimum=0, maximum=2**32 - 1, hint="write seed: 42"),
-    Field("earlyStopping", "early_stopping_config", Kind.MAPPING, default=None, place=ANYWHERE,
+    Field("seed", "seed", ANYWHERE, Kind.WHOLE, default=None, minimum=0, maximum=2**32 - 1,
+          hint="write seed: 42"),
+    Field("earlyStopping", "early_stopping_config", ANYWHERE, Kind.MAPPING, default=None,
           hint="write earlyStopping: {pruner: median, n_warmup_steps: 2}"),
 )
 # fmt: on
