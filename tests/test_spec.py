@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from flagrun.flags import Flag
 from flagrun.spec import TuningSpec, check_against_flags, grid_spec, load_spec
 
 SPECS = Path(__file__).parent / "data" / "specs"
-SEED = sorted(Path("/work/shared/seeds").glob("004_*.txt"))
 
 
 class Declared(dict):
@@ -66,6 +64,12 @@ BAD = {
     "bad_nested_parent_value.yml": (9, "'rmsprop' is not a value of optimizer", "adam, sgd"),
     "bad_duplicate_key.yml": ("6:5", "duplicate key 'type'", "indentation"),
     "bad_pruner.yml": (3, "earlyStopping.pruner 'medain'", "did you mean median?"),
+    "bad_pruner_setting.yml": (
+        3,
+        "earlyStopping.n_warmup is not a setting of the median pruner",
+        "did you mean n_warmup_steps?",
+    ),
+    "bad_pruner_value.yml": (5, "earlyStopping.percentile 500 is not accepted", "0 and 100"),
     "bad_aggregation.yml": (3, "metricAggregation 'mean' is not one of", "last"),
     "bad_cloud_misplaced.yml": (11, "trainingInput.maxTrials belongs in the hyper", "indent"),
     "bad_seed.yml": (3, "seed 'lucky' is not a whole number", "seed: 42"),
@@ -88,12 +92,8 @@ def test_bad_spec_names_file_line_field_and_fix(name):
     assert hint in info.value.hint
 
 
-@pytest.mark.skipif(not SEED, reason="Cloud ML seed document not present")
-def test_verbatim_cloudml_example_from_the_docs_parses(tmp_path):
-    text = SEED[0].read_text(encoding="utf-8")
-    block = re.search(r"^trainingInput:\n(?:(?:  .*)?\n)+", text, re.M).group(0)
-    (tmp_path / "tuning.yml").write_text(block)
-    spec = load_spec(tmp_path / "tuning.yml")
+def test_a_whole_cloudml_job_config_parses():
+    spec = load_spec(SPECS / "good_cloudml_job.yml")
     assert (spec.goal, spec.metric_tag, spec.max_trials, spec.max_parallel_trials) == (
         "MAXIMIZE",
         "acc",
@@ -269,3 +269,36 @@ def test_grid_spec_booleans_and_undeclared_flags_of_an_incomplete_script():
     assert (spec.metric_tag, spec.max_trials) == ("val_accuracy", 4)
     with pytest.raises(UsageError, match="true or false"):
         grid_spec({"bn": ["maybe"]}, declared)
+
+
+def test_every_scalar_attribute_of_the_spec_is_one_row_of_the_field_table():
+    from flagrun.formats.cloudml import FIELDS
+
+    attributes = [f.attribute for f in FIELDS]
+    assert len(set(attributes)) == len(attributes)
+    not_scalar = {"params", "ignored_fields", "path"}
+    assert set(attributes) == {f.name for f in dataclasses.fields(TuningSpec)} - not_scalar
+
+
+def test_a_field_written_empty_counts_as_not_given(tmp_path):
+    path = tmp_path / "t.yml"
+    path.write_text(
+        "goal: MAXIMIZE\nhyperparameterMetricTag: acc\nmaxTrials:\nmetricAggregation:\n"
+        "seed:\nparams:\n- {parameterName: u, type: INTEGER, minValue: 1, maxValue: 4}\n"
+    )
+    spec = load_spec(path)
+    assert (spec.max_trials, spec.metric_aggregation, spec.seed) == (1, "last", None)
+
+
+def test_importing_the_spec_loads_neither_yaml_nor_optuna():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, flagrun.spec, flagrun.formats, flagrun.pruners\n"
+        "print(sorted(m for m in ('yaml', 'optuna') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

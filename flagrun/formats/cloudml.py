@@ -1,0 +1,266 @@
+"""Cloud ML Engine's tuning YAML (``HyperparameterSpec``) -> ``TuningSpec``, mistakes first.
+
+Three shapes of the same file are read:
+
+* Cloud ML Engine's job config, verbatim::
+
+      trainingInput:
+        scaleTier: CUSTOM            # cloud-only: kept in spec.ignored_fields
+        hyperparameters:
+          goal: MAXIMIZE
+          hyperparameterMetricTag: acc
+          params: [...]
+
+* ``hyperparameters:`` at the top level, and
+* the bare block: ``goal``, ``hyperparameterMetricTag``, ``params`` ... at the top level.
+
+The ``hyperparameters`` fields are Cloud ML's (``goal``, ``hyperparameterMetricTag``,
+``maxTrials`` default 1, ``maxParallelTrials`` default 1, ``maxFailedTrials``,
+``enableTrialEarlyStopping``, ``resumePreviousJobId``, ``algorithm``, ``params``); the params
+and conditional params are described in ``flagrun.formats._params``.
+
+flagrun-only extensions, accepted in the hyperparameters block or at the top level (or under
+``trainingInput``): ``script`` (training script, relative to the YAML), ``pythonModule``
+(``python -m`` module instead of a script), ``metricAggregation`` (last | max | min, default
+last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
+(``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
+percentile when no pruner is named; giving it turns early stopping on unless
+``enableTrialEarlyStopping: false`` says otherwise). The settings are keyword arguments of
+the Optuna pruner, checked by building it (``flagrun.pruners``).
+Numbers PyYAML reads as strings (``1e-3``) are accepted where a number is expected.
+
+Every scalar field is a row of ``FIELDS``; the file is read with a safe loader and every
+error names ``file:line`` and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flagrun import pruners
+from flagrun.formats._fields import REQUIRED, Field, Found, Kind, Place, look_up, read_field
+from flagrun.formats._params import ParamReader
+from flagrun.formats._source import Source
+from flagrun.formats._yaml import Map, plain
+from flagrun.spec import AGGREGATIONS, ALGORITHMS, GOALS, TuningSpec, closest
+
+__all__ = [
+    "CLOUD_FIELDS",
+    "EXTENSION_FIELDS",
+    "FIELDS",
+    "HYPERPARAMETER_FIELDS",
+    "parse",
+]
+
+HP, ANYWHERE = Place.HYPERPARAMETERS, Place.ANYWHERE
+
+# Every scalar field of the file, in the order they are read. A default is the value assumed
+# when the field is absent (None: unset; REQUIRED: absence is an error).
+# fmt: off
+FIELDS = (
+    Field("goal", "goal", HP, Kind.ENUM, default=REQUIRED, choices=GOALS),
+    Field("hyperparameterMetricTag", "metric_tag", HP, Kind.TEXT, default=REQUIRED,
+          hint="name the TensorBoard tag to optimize, e.g. hyperparameterMetricTag: val_acc"),
+    Field("maxTrials", "max_trials", HP, Kind.WHOLE, default=1, minimum=1),
+    Field("maxParallelTrials", "max_parallel_trials", HP, Kind.WHOLE, default=1, minimum=1),
+    Field("maxFailedTrials", "max_failed_trials", HP, Kind.WHOLE, default=None, minimum=0),
+    Field("enableTrialEarlyStopping", "early_stopping", HP, Kind.BOOLEAN, default=None),
+    Field("resumePreviousJobId", "resume_job_id", HP, Kind.TEXT, default=None,
+          hint="give the job id as text"),
+    Field("algorithm", "algorithm", HP, Kind.ENUM, default="ALGORITHM_UNSPECIFIED",
+          choices=ALGORITHMS),
+    # flagrun's extensions
+    Field("script", "script", ANYWHERE, Kind.NAME, default=None),
+    Field("pythonModule", "python_module", ANYWHERE, Kind.NAME, default=None),
+    Field("metricAggregation", "metric_aggregation", ANYWHERE, Kind.ENUM, default="last",
+          choices=AGGREGATIONS, case="lower",
+          hint="last takes the final value; max/min the best over the trial"),
+    Field("trialTimeout", "trial_timeout", ANYWHERE, Kind.POSITIVE, default=None,
+          unit="seconds", hint="write trialTimeout: 3600 for one hour"),
+    Field("seed", "seed", ANYWHERE, Kind.WHOLE, default=None, minimum=0, maximum=2**32 - 1,
+          hint="write seed: 42"),
+    Field("earlyStopping", "early_stopping_config", ANYWHERE, Kind.MAPPING, default=None,
+          hint="write earlyStopping: {pruner: median, n_warmup_steps: 2}"),
+)
+# fmt: on
+HYPERPARAMETER_FIELDS = (*(f.name for f in FIELDS if f.place is HP), "params")
+# Fields read wherever they appear (top level, trainingInput or hyperparameters).
+EXTENSION_FIELDS = tuple(f.name for f in FIELDS if f.place is ANYWHERE)
+# Cloud ML Engine's Job and TrainingInput fields that mean nothing on this machine.
+CLOUD_FIELDS = (
+    "jobId",
+    "labels",
+    "etag",
+    "trainingOutput",
+    "scaleTier",
+    "masterType",
+    "masterConfig",
+    "workerType",
+    "workerConfig",
+    "workerCount",
+    "parameterServerType",
+    "parameterServerConfig",
+    "parameterServerCount",
+    "evaluatorType",
+    "evaluatorConfig",
+    "evaluatorCount",
+    "region",
+    "runtimeVersion",
+    "pythonVersion",
+    "packageUris",
+    "args",
+    "jobDir",
+    "encryptionConfig",
+    "scheduling",
+    "network",
+    "serviceAccount",
+    "useChiefInTfConfig",
+    "enableWebAccess",
+)
+
+
+def parse(doc: Any, path: Path) -> TuningSpec:
+    """The ``TuningSpec`` of a YAML document read from ``path`` (see ``_yaml.read_yaml``)."""
+    return _Reader(Source(path)).parse(doc)
+
+
+class _Reader:
+    """Reads one document: its shape, params, scalar fields and early stopping."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.fail = source.fail
+        self.ignored: list[str] = []
+        self.ext: dict[str, Found] = {}
+
+    def parse(self, doc: Any) -> TuningSpec:
+        hp = self._hyperparameters_block(doc)
+        reader = ParamReader(self.source)
+        params = reader.read(hp)
+        values = {f.attribute: read_field(self.source, f, self._found(f, hp)) for f in FIELDS}
+        if values["algorithm"] == "GRID_SEARCH":
+            reader.check_grid(params)
+        values["early_stopping"], values["early_stopping_config"] = self._early_stopping(values)
+        return TuningSpec(
+            **values, params=params, ignored_fields=tuple(self.ignored), path=self.source.path
+        )
+
+    def _found(self, field: Field, hp: Map) -> Found:
+        if field.place is HP:
+            return look_up(hp, field.name)
+        return self.ext.get(field.name) or Found(None, hp.line, field.name)
+
+    # -- document shape --------------------------------------------------------------------
+
+    def _hyperparameters_block(self, doc: Any) -> Map:
+        if doc is None:
+            self.fail(
+                1,
+                "the file",
+                "is empty",
+                hint="a tuning file needs at least goal, "
+                "hyperparameterMetricTag and params (see the Cloud ML example)",
+            )
+        if not isinstance(doc, Map):
+            kind = "a list" if isinstance(doc, list) else f"the value {doc!r}"
+            self.fail(
+                getattr(doc, "line", 1),
+                "the file",
+                f"holds {kind}, not a mapping of fields",
+                hint="start the file with trainingInput:, hyperparameters: or goal:",
+            )
+        if "trainingInput" in doc:
+            self._scan(doc, "", own=("trainingInput",))
+            training = self._mapping(doc, "trainingInput", "")
+            self._scan(training, "trainingInput.", own=("hyperparameters",))
+            hp = self._mapping(training, "hyperparameters", "trainingInput.")
+            self._scan(
+                hp, "", own=HYPERPARAMETER_FIELDS, ignored_prefix="trainingInput.hyperparameters."
+            )
+            return hp
+        if "hyperparameters" in doc:
+            self._scan(doc, "", own=("hyperparameters",))
+            hp = self._mapping(doc, "hyperparameters", "")
+            self._scan(hp, "", own=HYPERPARAMETER_FIELDS, ignored_prefix="hyperparameters.")
+            return hp
+        self._scan(doc, "", own=HYPERPARAMETER_FIELDS)
+        return doc
+
+    def _mapping(self, m: Map, key: str, prefix: str) -> Map:
+        value = m[key]
+        if not isinstance(value, Map) or not value:
+            self.fail(
+                m.lines[key],
+                f"{prefix}{key}",
+                "is empty or not a mapping of fields",
+                hint="indent its fields under it"
+                if key != "hyperparameters"
+                else "put goal, hyperparameterMetricTag and params under it",
+            )
+        return value
+
+    def _scan(
+        self, m: Map, prefix: str, own: tuple[str, ...], ignored_prefix: str | None = None
+    ) -> None:
+        """Sort a level's keys: its own fields, extensions, cloud-only fields, mistakes."""
+        ignored_prefix = prefix if ignored_prefix is None else ignored_prefix
+        for key, line in m.lines.items():
+            if key in own:
+                continue
+            if key in EXTENSION_FIELDS:
+                self._extension(key, m[key], line, prefix)
+            elif key in CLOUD_FIELDS:
+                self.ignored.append(ignored_prefix + key)
+            elif key in HYPERPARAMETER_FIELDS:
+                self.fail(
+                    line,
+                    prefix + key,
+                    "belongs in the hyperparameters block",
+                    hint=f"indent {key} under hyperparameters:",
+                )
+            else:
+                known = (*own, *EXTENSION_FIELDS, *CLOUD_FIELDS, *HYPERPARAMETER_FIELDS)
+                near = closest(key, known)
+                self.fail(
+                    line,
+                    prefix + key,
+                    "is not a known field",
+                    hint=f"did you mean {near}?"
+                    if near
+                    else "see the HyperparameterSpec fields: " + ", ".join(HYPERPARAMETER_FIELDS),
+                )
+
+    def _extension(self, key: str, value: Any, line: int, prefix: str) -> None:
+        if key in self.ext:
+            self.fail(
+                line,
+                prefix + key,
+                f"is given twice (also at line {self.ext[key].line})",
+                hint="keep one of them",
+            )
+        self.ext[key] = Found(value, line, prefix + key)
+
+    # -- early stopping --------------------------------------------------------------------
+
+    def _early_stopping(self, values: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """(on?, the pruner and its settings), the settings checked by building the pruner.
+
+        ``values`` are the fields as read: enableTrialEarlyStopping (None when not given)
+        and the earlyStopping mapping (None when not given).
+        """
+        enabled, given = values["early_stopping"], values["early_stopping_config"]
+        if given is None:
+            return bool(enabled), {}
+        found = self.ext["earlyStopping"]
+        config = plain(given)
+        problem = pruners.check_settings(config, values["max_parallel_trials"])
+        if problem is not None:
+            self.fail(
+                given.lines.get(problem.key, found.line),
+                f"{found.where}.{problem.key}",
+                problem.what,
+                hint=problem.hint,
+            )
+        config["pruner"] = str(config.get("pruner", pruners.DEFAULT_PRUNER)).lower()
+        return (config["pruner"] != "none") if enabled is None else enabled, config

@@ -1,0 +1,112 @@
+"""Tests for flagrun.pruners: one table checks the YAML's earlyStopping and builds the pruner."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from flagrun import pruners
+from flagrun.errors import SpecError
+from flagrun.pruners import DEFAULT_PRUNER, PRUNERS, check_settings, make_pruner
+from flagrun.spec import TuningSpec
+
+
+def _spec(**kwargs) -> TuningSpec:
+    return TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", **kwargs)
+
+
+def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
+    assert isinstance(make_pruner(_spec(max_parallel_trials=2)), optuna.pruners.NopPruner)
+    default = make_pruner(_spec(early_stopping=True))
+    assert DEFAULT_PRUNER == "percentile"
+    assert type(default) is optuna.pruners.PercentilePruner  # not its MedianPruner subclass
+    assert default._percentile == 25.0
+    chosen = make_pruner(
+        _spec(
+            early_stopping=True,
+            early_stopping_config={"pruner": "hyperband", "min_resource": 2},
+        )
+    )
+    assert isinstance(chosen, optuna.pruners.HyperbandPruner)
+    assert chosen._min_resource == 2
+
+
+def test_defaults_wait_for_one_trial_per_slot_and_one_warmup_step() -> None:
+    for name in ("median", "percentile"):
+        built = make_pruner(
+            _spec(
+                early_stopping=True, max_parallel_trials=8, early_stopping_config={"pruner": name}
+            )
+        )
+        assert (built._n_startup_trials, built._n_warmup_steps) == (8, 1)
+    small = make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": "median"}))
+    assert small._n_startup_trials == 5
+
+
+def test_given_settings_override_the_defaults() -> None:
+    config = {"pruner": "percentile", "percentile": 50.0, "n_warmup_steps": 3}
+    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
+    assert (built._percentile, built._n_warmup_steps) == (50.0, 3)
+
+
+def test_every_row_builds_with_its_defaults() -> None:
+    classes = {
+        name: type(make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": name})))
+        for name in PRUNERS
+    }
+    assert classes == {
+        "median": optuna.pruners.MedianPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "none": optuna.pruners.NopPruner,
+    }
+
+
+def test_an_unknown_pruner_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="'medain' is unknown"):
+        make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": "medain"}))
+
+
+def test_check_settings_names_the_key_and_the_fix() -> None:
+    assert check_settings({"pruner": "median", "n_warmup_steps": 2}) is None
+    assert check_settings({}) is None
+    unknown = check_settings({"pruner": "median", "n_warmup": 2})
+    assert unknown is not None
+    assert (unknown.key, unknown.hint) == ("n_warmup", "did you mean n_warmup_steps?")
+    bad = check_settings({"pruner": "percentile", "percentile": 500})
+    assert bad is not None and bad.key == "percentile"
+    assert "between 0 and 100" in (bad.hint or "")
+    wrong_type = check_settings({"pruner": "percentile", "n_warmup_steps": "two"})
+    assert wrong_type is not None
+    assert (wrong_type.key, wrong_type.hint) == ("n_warmup_steps", "n_warmup_steps is int")
+    name = check_settings({"pruner": "medain"})
+    assert name is not None and (name.key, name.hint) == ("pruner", "did you mean median?")
+    nop = check_settings({"pruner": "none", "n_warmup_steps": 2})
+    assert nop is not None and nop.hint == "it takes no settings"
+
+
+def test_accepted_keywords_come_from_the_optuna_signature() -> None:
+    assert "n_warmup_steps" in PRUNERS["median"].keywords()
+    assert "n_min_trials" in PRUNERS["percentile"].keywords()
+    assert PRUNERS["none"].keywords() == {}
+    assert list(pruners.PRUNERS["hyperband"].keywords())[0] == "min_resource"
+    assert PRUNERS["percentile"].keywords()["percentile"] == "float"
+
+
+def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_path) -> None:
+    from flagrun.spec import load_spec
+
+    path = tmp_path / "tuning.yml"
+    path.write_text(
+        "goal: MAXIMIZE\nhyperparameterMetricTag: acc\n"
+        "earlyStopping: {n_warmup_steps: 4}\n"
+        "params:\n- {parameterName: u, type: INTEGER, minValue: 1, maxValue: 4}\n"
+    )
+    spec = load_spec(path)
+    assert spec.early_stopping is True
+    built = make_pruner(spec)
+    # MedianPruner is a PercentilePruner subclass (at 50%): check the exact type.
+    assert type(built) is optuna.pruners.PercentilePruner
+    assert (built._percentile, built._n_warmup_steps) == (25.0, 4)
+    assert spec.early_stopping_config == {"pruner": "percentile", "n_warmup_steps": 4}
