@@ -10,7 +10,7 @@ Optuna params and flag values differ in two cases, mapped both ways here:
   exactly as written in the YAML.
 
 A conditional param is asked for only when its parent was asked for and took one of
-``parent_values``; params are listed parents first by ``spec.py``.
+``parent_values``; the YAML reader lists params parents first.
 """
 
 from __future__ import annotations

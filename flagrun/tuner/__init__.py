@@ -17,9 +17,10 @@ from flagrun import storage
 from flagrun.executors import LocalExecutor
 from flagrun.gpus import parse_gpus
 from flagrun.progress import make_progress
+from flagrun.pruners import make_pruner
 from flagrun.tuner.loop import Tuner
 from flagrun.tuner.request import JobResult, TuneRequest
-from flagrun.tuner.setup import create_job, make_pruner, resume_job
+from flagrun.tuner.setup import create_job, resume_job
 
 __all__ = ["JobResult", "TuneRequest", "Tuner", "make_pruner", "tune"]
 

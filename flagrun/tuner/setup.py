@@ -14,12 +14,11 @@ import optuna
 
 from flagrun import introspect, jobstore, runner, space, storage, store
 from flagrun.errors import SpecError, UsageError
+from flagrun.pruners import make_pruner
 from flagrun.records import JobState
 from flagrun.spec import TuningSpec, check_against_flags, grid_spec, load_spec
 from flagrun.tuner.job import STUDY_NAME, Job, new_record
 from flagrun.tuner.request import TuneRequest
-
-DEFAULT_PRUNER = "percentile"
 
 
 def create_job(request: TuneRequest) -> Job:
@@ -256,32 +255,3 @@ def open_artifacts(url: str | None) -> Any:
     artifacts = open_store(url)
     artifacts.check()  # an unusable store fails the start, not every trial's upload
     return artifacts
-
-
-def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
-    """The pruner for ``enableTrialEarlyStopping`` (NopPruner when it is off)."""
-    if not spec.early_stopping:
-        return optuna.pruners.NopPruner()
-    config = dict(spec.early_stopping_config or {})
-    # percentile (keep the top 25% at each step) is the default by measurement: the only
-    # pruner to save about 2x compute at a best value within noise (scripts/bench_pruning.py).
-    name = str(config.pop("pruner", DEFAULT_PRUNER)).lower()
-    startup = max(5, spec.max_parallel_trials)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "median":
-        return optuna.pruners.MedianPruner(
-            **{"n_startup_trials": startup, "n_warmup_steps": 1, **config}
-        )
-    if name == "percentile":
-        return optuna.pruners.PercentilePruner(
-            **{"percentile": 25.0, "n_startup_trials": startup, "n_warmup_steps": 1, **config}
-        )
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(**config)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(**config)
-    raise SpecError(
-        f"earlyStopping.pruner {name!r} is unknown",
-        hint="use one of median, percentile, successive_halving, hyperband, none",
-    )
