@@ -36,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"flagrun.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"flagrun.cli.{name}":
-                raise
-            continue  # command not built yet
-        module.add_parser(sub)
+        importlib.import_module(f"flagrun.cli.{name}").add_parser(sub)
     return parser
 
 

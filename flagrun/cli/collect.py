@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flagrun.cli.tune import add_shared_options
+from flagrun.cli._options import add_shared_options
 from flagrun.errors import UsageError
 
 

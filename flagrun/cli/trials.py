@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flagrun.cli.tune import add_shared_options
+from flagrun.cli._options import add_shared_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,8 @@ stop it, how did it end. ``LocalExecutor`` runs trials as child processes of thi
 one; a cluster executor runs them on other machines behind the same two protocols.
 """
 
-from flagrun.executors.base import Executor, MetricSource, TrialProcess
+from flagrun.executors.base import Executor, TrialProcess
 from flagrun.executors.local import LocalExecutor
+from flagrun.sources import MetricSource
 
 __all__ = ["Executor", "LocalExecutor", "MetricSource", "TrialProcess"]

@@ -6,27 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from flagrun.sources import MetricSource
+
 if TYPE_CHECKING:
-    from flagrun.metrics import Scalar
     from flagrun.records import RunStatus
     from flagrun.runner import RunResult, RunSpec
-
-
-class MetricSource(Protocol):
-    """A trial's scalar series as they grow (``metrics.EventReader`` is one)."""
-
-    @property
-    def scalars(self) -> dict[str, list[Scalar]]:
-        """Everything read so far: tag -> points in order of arrival."""
-        ...
-
-    def poll(self) -> bool:
-        """Take in whatever the trial wrote since the last call; True if any point is new."""
-        ...
-
-    def tags(self) -> list[str]:
-        """The scalar tags read so far, sorted."""
-        ...
 
 
 class TrialProcess(Protocol):
