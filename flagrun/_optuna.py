@@ -6,10 +6,12 @@ an Optuna upgrade that moves them breaks one module, found by its tests.
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 
 
-def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: object) -> None:
+def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: Any) -> None:
     """Set a *system* attribute on a running trial.
 
     Why private: ``Trial.set_system_attr`` was removed from the public API, and a user

@@ -19,7 +19,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -71,7 +71,7 @@ class _KerasFinder:
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = _PatchingLoader(spec.loader, self.log_dir)
+                spec.loader = cast("Loader", _PatchingLoader(spec.loader, self.log_dir))
                 return spec
         return None
 
@@ -98,7 +98,7 @@ class _PatchingLoader:
 def _patch_model_module(module: ModuleType, log_dir: Path) -> None:
     model_class = getattr(module, "Model", None)
     fit = getattr(model_class, "fit", None)
-    if fit is None or getattr(fit, _PATCHED, False):
+    if model_class is None or fit is None or getattr(fit, _PATCHED, False):
         return
     model_class.fit = _wrap_fit(fit, log_dir)
 

@@ -204,9 +204,9 @@ def _study_state(rows: list[TrialRow], max_trials: int) -> JobState:
 
 def _rank(row: TrialRow, maximize: bool) -> tuple[int, float, int]:
     value = row.objective_value
-    missing = value is None or math.isnan(value)
-    key = math.inf if missing else (-value if maximize else value)  # type: ignore[operator]
-    return (STATE_ORDER.get(row.state, 9), key, row.trial_id)
+    if value is None or math.isnan(value):
+        value = -math.inf if maximize else math.inf
+    return (STATE_ORDER.get(row.state, 9), -value if maximize else value, row.trial_id)
 
 
 @dataclass
@@ -286,6 +286,8 @@ def _choose(table: TrialsTable, which: str | list[int]) -> list[TrialRow]:
                 hint="collect some anyway with --all or --trials N,M",
             )
         return [best]
+    if isinstance(which, str):
+        raise UsageError(f"collect {which!r}: say best, all, or a list of trial ids")
     by_id = {row.trial_id: row for row in table.trials}
     missing = [trial_id for trial_id in which if trial_id not in by_id]
     if missing:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flagrun.store import ListedRun
 
 # Colours by state word; RUNNING, FAILED, PRUNED... of runs, trials and jobs alike.
-STATUS_STYLES = {
+STATUS_STYLES: dict[str, str] = {
     **{state: "yellow" for state in (RunStatus.KILLED, RunStatus.PRUNED, JobState.INTERRUPTED)},
     **{state: "green" for state in (RunStatus.COMPLETED, TrialState.COMPLETE)},
     **{state: "red" for state in (RunStatus.FAILED, RunStatus.CRASHED)},

@@ -348,9 +348,10 @@ def _parse_argv(argv: list[str], declared: dict[str, Flag]) -> dict[str, str]:
         name, eq, value = item[2:].partition("=")
         name = _known_name(name, declared)
         if not eq:
-            value = next(items, None)
-            if value is None:
+            following = next(items, None)
+            if following is None:
                 raise FlagError(f"flag {name}: missing value", hint=f"give --{name} VALUE")
+            value = following
         given[name] = value
     return given
 

@@ -54,7 +54,7 @@ LOGS = metrics.LOG_DIR
 
 # Any state word not here (KILLED, PRUNED, INTERRUPTED...) is STATUS_UNKNOWN: TensorBoard's
 # Status has no "aborted", and a stopped run neither failed nor succeeded.
-_STATUSES = {
+_STATUSES: dict[str, int] = {
     RunStatus.COMPLETED: api_pb2.STATUS_SUCCESS,
     TrialState.COMPLETE: api_pb2.STATUS_SUCCESS,
     RunStatus.FAILED: api_pb2.STATUS_FAILURE,

@@ -56,7 +56,7 @@ def declared_flags(script: Path) -> DeclaredFlags:
             flag_type = _constructor(node.func, names, modules)
             if flag_type is not None:
                 _add(result, node, flag_type)
-    ordered = sorted(result.values(), key=lambda f: f.line)
+    ordered = sorted(result.values(), key=lambda f: f.line or 0)
     result.clear()
     result.update((f.name, f) for f in ordered)
     return result
@@ -139,7 +139,8 @@ def _arguments(call: ast.Call) -> dict[str, Any] | None:
         k.arg is None for k in call.keywords
     ):
         return None
-    pairs = list(zip(_PARAMS, call.args, strict=False)) + [(k.arg, k.value) for k in call.keywords]
+    pairs = list(zip(_PARAMS, call.args, strict=False))
+    pairs += [(k.arg, k.value) for k in call.keywords if k.arg is not None]
     found = {}
     for param, node in pairs:
         value = _literal(node)

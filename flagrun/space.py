@@ -49,9 +49,10 @@ def distribution(p: ParamSpec) -> BaseDistribution:
     if p.type == "DISCRETE":
         return _discrete_distribution(p.discrete_values)
     log = p.scale != LINEAR
+    low, high = p.bounds
     if p.type == "INTEGER":
-        return IntDistribution(int(p.min_value), int(p.max_value), log=log)
-    return FloatDistribution(float(p.min_value), float(p.max_value), log=log)
+        return IntDistribution(int(low), int(high), log=log)
+    return FloatDistribution(float(low), float(high), log=log)
 
 
 def _discrete_distribution(values: tuple[float | int, ...]) -> BaseDistribution:
@@ -65,7 +66,7 @@ def _discrete_distribution(values: tuple[float | int, ...]) -> BaseDistribution:
     if step is None:
         return CategoricalDistribution(list(values))
     low, high = values[0], values[-1]
-    if all(isinstance(v, int) for v in values):
+    if isinstance(low, int) and isinstance(high, int) and all(isinstance(v, int) for v in values):
         return IntDistribution(low, high, step=int(step))
     return FloatDistribution(float(low), float(high), step=float(step))
 
@@ -97,17 +98,18 @@ def _flag_value(p: ParamSpec, value: Any) -> Any:
         return min(p.discrete_values, key=lambda v: abs(v - value))
     if p.type == "INTEGER":
         value = int(value)
-        return p.min_value + p.max_value - value if _reversed(p) else value
+        return int(sum(p.bounds)) - value if _reversed(p) else value
     value = float(value)
     if _reversed(p):
-        value = min(max(p.min_value + p.max_value - value, p.min_value), p.max_value)
+        low, high = p.bounds
+        value = min(max(low + high - value, low), high)
     return value
 
 
 def _optuna_value(p: ParamSpec, value: Any) -> Any:
     """A flag's value -> Optuna's value of ``optuna_name(p)`` (inverse of ``_flag_value``)."""
     if _reversed(p):
-        return p.min_value + p.max_value - value
+        return sum(p.bounds) - value
     if p.type == "DISCRETE" and not isinstance(value, int):
         return float(value)
     return value
@@ -123,12 +125,13 @@ def suggest(trial: optuna.Trial, spec: TuningSpec) -> dict[str, Any]:
 
 
 def _ask(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
-    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
     if isinstance(dist, IntDistribution):
         return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
@@ -196,7 +199,8 @@ def _grid_values(p: ParamSpec) -> list[Any]:
     if p.type == "DISCRETE":
         return list(p.discrete_values)
     if p.type == "INTEGER":
-        return list(range(int(p.min_value), int(p.max_value) + 1))
+        low, high = p.bounds
+        return list(range(int(low), int(high) + 1))
     raise SpecError(
         f"param {p.name} is DOUBLE, which cannot be searched on a grid",
         hint="use type DISCRETE with discreteValues, or algorithm RANDOM_SEARCH",

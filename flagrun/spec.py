@@ -76,6 +76,13 @@ class ParamSpec:
     parent_values: tuple[Any, ...] = ()
     line: int = 0
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(minValue, maxValue)`` of a DOUBLE or INTEGER param (ints stay ints)."""
+        if self.min_value is None or self.max_value is None:
+            raise ValueError(f"param {self.name} of type {self.type} has no bounds")
+        return self.min_value, self.max_value
+
     def to_dict(self) -> dict:
         """JSON-able form."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -90,7 +90,9 @@ def resolve_url(given: str | None, environ: dict[str, str] | None = None) -> str
 def open_journal(path: Path) -> optuna.storages.BaseStorage:
     """The embedded storage of a one-machine job."""
     _quiet_optuna()
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    from optuna.storages.journal import JournalFileBackend
+
+    backend = JournalFileBackend(str(path))
     return optuna.storages.JournalStorage(backend)
 
 

@@ -48,12 +48,14 @@ def serve(folders: list[Path], port: int = 0, announce: Callable[[str], None] = 
     process = subprocess.Popen(
         command(folders, port), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
+    stderr = process.stderr
+    assert stderr is not None  # stderr=PIPE
     try:
-        for line in process.stderr:
+        for line in stderr:
             if "http://" in line:
                 url = line[line.index("http://") :].split()[0]
                 announce(f"TensorBoard at {url} (Ctrl-C to stop)")
-                for _ in process.stderr:  # keep draining it, or a full pipe blocks TensorBoard
+                for _ in stderr:  # keep draining it, or a full pipe blocks TensorBoard
                     pass
                 break
         else:

@@ -162,7 +162,7 @@ class S3Store(ArtifactStore):
     def _list(self, prefix: str) -> list[str]:
         with self._errors("list the bucket"):
             pages = self._client().get_paginator("list_objects_v2")
-            names = []
+            names: list[str] = []
             for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
                 names.extend(item["Key"] for item in page.get("Contents", []))
             return names

@@ -16,9 +16,20 @@ if TYPE_CHECKING:
 class TrialProcess(Protocol):
     """One started trial."""
 
-    run_dir: Path  # the trial's run folder on this machine (complete once it has ended)
-    gpu: str | None  # the GPU it was given, for display
-    metrics: MetricSource
+    @property
+    def run_dir(self) -> Path:
+        """The trial's run folder on this machine (complete once the trial has ended)."""
+        ...
+
+    @property
+    def gpu(self) -> str | None:
+        """The GPU it was given, for display."""
+        ...
+
+    @property
+    def metrics(self) -> MetricSource:
+        """Its metric points so far."""
+        ...
 
     def poll(self) -> bool:
         """True once the process has exited. Never blocks; also enforces the trial's timeout

@@ -67,7 +67,10 @@ class LocalExecutor:
         return LocalTrial(handle, gpu, self.gpus)
 
     def wait(self, running: Sequence[TrialProcess], timeout: float) -> None:
-        fds = [t.exit_fd for t in running if isinstance(t, LocalTrial) and t.exit_fd is not None]
+        fds = []
+        for trial in running:
+            if isinstance(trial, LocalTrial) and trial.exit_fd is not None:
+                fds.append(trial.exit_fd)
         if running and len(fds) == len(running):
             select.select(fds, [], [], timeout)
         else:

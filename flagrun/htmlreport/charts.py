@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flagrun.htmlreport._text import _is_number, _num
-from flagrun.htmlreport.data import Trial
+from flagrun.htmlreport.data import Trial, scored
 from flagrun.records import TrialState
 
 MAX_POINTS = 200  # points per curve drawn; longer curves are thinned evenly
@@ -104,32 +104,29 @@ def _empty(label: str, why: str) -> str:
 
 
 def _history_svg(trials: Sequence[Trial], maximize: bool, metric: str) -> str:
-    scored = [
-        t
-        for t in trials
-        if t.value is not None and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-    ]
-    if not scored:
+    points = scored(trials, (TrialState.COMPLETE, TrialState.PRUNED))
+    if not points:
         return _empty("optimization history", "no trial has an objective value yet")
     x = Scale.fit([t.id for t in trials], LEFT + 8, WIDTH - RIGHT - 8)
-    y = Scale.fit([t.value for t in scored], HEIGHT - BOTTOM - 8, TOP + 8)
+    y = Scale.fit([value for _, value in points], HEIGHT - BOTTOM - 8, TOP + 8)
     parts = _axes(x, y, "trial", metric)
-    corners, best = [], None
-    for trial in sorted(scored, key=lambda t: t.id):
+    corners: list[tuple[float, float]] = []
+    best: float | None = None
+    for trial, value in sorted(points, key=lambda pair: pair[0].id):
         if trial.state != TrialState.COMPLETE:
             continue
-        if best is None or (trial.value > best if maximize else trial.value < best):
-            best = trial.value
+        if best is None or (value > best if maximize else value < best):
+            best = value
         corners.append((x(trial.id), y(best)))
     if corners:
         (x0, y0), rest = corners[0], corners[1:]
         path = f"M{x0:.1f},{y0:.1f}" + "".join(f"H{px:.1f}V{py:.1f}" for px, py in rest)
         parts.append(f'<path class="best" d="{path}H{x.end:.1f}"><title>best so far</title></path>')
-    for trial in scored:
+    for trial, value in points:
         color = STATE_COLORS.get(trial.state, "#7f7f7f")
         fill = color if trial.state == TrialState.COMPLETE else "white"
         parts.append(
-            f'<circle cx="{x(trial.id):.1f}" cy="{y(trial.value):.1f}" r="4" fill="{fill}" '
+            f'<circle cx="{x(trial.id):.1f}" cy="{y(value):.1f}" r="4" fill="{fill}" '
             f'stroke="{color}" data-trial="{trial.id}" data-value="{trial.value!r}">'
             f"<title>trial {trial.id} ({trial.state.lower()}): {_num(trial.value)}</title>"
             "</circle>"
@@ -235,12 +232,12 @@ def _parallel_svg(
     maximize: bool,
     metric: str,
 ) -> str:
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = scored(trials)
     if not done or not params:
         return _empty("parallel coordinates", "no complete trial yet")
     names = [*params, metric]
-    columns = [[t.params.get(name) for t in done] for name in params]
-    columns.append([t.value for t in done])
+    columns = [[t.params.get(name) for t, _ in done] for name in params]
+    columns.append([value for _, value in done])
     gap = (WIDTH - 2 * LEFT) / max(len(names) - 1, 1)
     axes = [
         _Axis(name, column, LEFT + i * gap, name in log_params)
@@ -248,17 +245,17 @@ def _parallel_svg(
     ]
     objective = axes[-1].scale
     parts = []
-    for trial in sorted(done, key=lambda t: t.value if maximize else -t.value):  # best on top
-        d, pen = [], "M"
-        settings = [*(trial.params.get(n) for n in params), trial.value]
-        for axis, value in zip(axes, settings, strict=True):
-            py = axis.y(value)
+    for trial, value in sorted(done, key=lambda pair: pair[1] if maximize else -pair[1]):
+        d, pen = [], "M"  # drawn worst first, so the best lie on top
+        settings = [*(trial.params.get(n) for n in params), value]
+        for axis, setting in zip(axes, settings, strict=True):
+            py = axis.y(setting)
             if py is None:
                 pen = "M"
                 continue
             d.append(f"{pen}{axis.x:.1f},{py:.1f}")
             pen = "L"
-        height = (objective(trial.value) - objective.start) / (objective.end - objective.start)
+        height = (objective(value) - objective.start) / (objective.end - objective.start)
         color = _viridis(height if maximize else 1 - height)  # 1, bright: the best
         parts.append(
             f'<path class="pc" d="{"".join(d)}" stroke="{color}" data-trial="{trial.id}">'

@@ -64,11 +64,22 @@ def read_trials(job_dir: Path, metric_tag: str) -> list[Trial]:
     return trials
 
 
+def scored(
+    trials: Sequence[Trial], states: Sequence[TrialState] = (TrialState.COMPLETE,)
+) -> list[tuple[Trial, float]]:
+    """The trials in ``states`` that have an objective value, each with that value."""
+    found = []
+    for trial in trials:
+        if trial.state in states and trial.value is not None:
+            found.append((trial, trial.value))
+    return found
+
+
 def best_trial(trials: Sequence[Trial], maximize: bool) -> Trial | None:
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = scored(trials)
     if not done:
         return None
-    return (max if maximize else min)(done, key=lambda t: t.value)
+    return (max if maximize else min)(done, key=lambda pair: pair[1])[0]
 
 
 def trial_flags(run_dir: Path, trial: Trial) -> dict[str, Any]:
@@ -88,15 +99,15 @@ def param_importances(trials: Sequence[Trial], params: Sequence[str]) -> dict[st
 
     Empty when fewer than 3 complete trials have a finite objective.
     """
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = scored(trials)
     if len(done) < 3:
         return {}
-    values = [t.value for t in done]
+    values = [value for _, value in done]
     mean = sum(values) / len(values)
     total = sum((v - mean) ** 2 for v in values)
     shares = {}
     for name in params:
-        groups = _groups([t.params.get(name) for t in done], values)
+        groups = _groups([t.params.get(name) for t, _ in done], values)
         shares[name] = _epsilon_squared(groups, mean, total)
     return dict(sorted(shares.items(), key=lambda item: -item[1]))
 

@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2
@@ -235,7 +236,7 @@ _DTYPES = {
 _HALF, _BFLOAT16 = 19, 14
 
 
-def _tensor_value(tensor: object) -> float | None:
+def _tensor_value(tensor: Any) -> float | None:
     """The number in a rank-0 numeric TensorProto, or None."""
     kind = _DTYPES.get(tensor.dtype)
     if kind is None or tensor.tensor_shape.dim:
@@ -443,7 +444,7 @@ class EventReader:
                 out.append((tag, Scalar(event.step, event.wall_time, number)))
         return out
 
-    def _number(self, tag: str, value: object) -> float | None:
+    def _number(self, tag: str, value: Any) -> float | None:
         kind = value.WhichOneof("value")
         if kind == "simple_value":
             return value.simple_value
@@ -467,7 +468,8 @@ def _make_scalars(steps: list[int], walls: list[float], values: list[float]) -> 
     filled by C loops (``map`` over the slot descriptors, which ``frozen`` does not guard).
     """
     points = list(map(object.__new__, repeat(Scalar, len(steps))))
-    columns = ((Scalar.step, steps), (Scalar.wall_time, walls), (Scalar.value, values))
+    slots: Any = Scalar  # its slot descriptors, which type checkers take for instance fields
+    columns = ((slots.step, steps), (slots.wall_time, walls), (slots.value, values))
     for field, column in columns:
         deque(map(field.__set__, points, column), maxlen=0)
     return points
