@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -21,6 +20,7 @@ import optuna
 import pytest
 
 from flagrun import distributed, storage
+from tests.helpers import Env, flagrun, start_flagrun
 
 PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -86,49 +86,31 @@ def make_project(folder: Path, max_trials: int, parallel: int) -> Path:
 
 
 def worker_env(pg: str, artifacts: Path | None, heartbeat: float = 0.3) -> dict[str, str]:
-    env = {**os.environ, "FLAGRUN_STORAGE": pg, distributed.HEARTBEAT_ENV: str(heartbeat)}
+    """What a worker's environment adds: the shared storage, a quick heartbeat, the store."""
+    env = {"FLAGRUN_STORAGE": pg, distributed.HEARTBEAT_ENV: str(heartbeat)}
     if artifacts is not None:
         env["FLAGRUN_ARTIFACTS"] = str(artifacts)
     return env
 
 
-def start_worker(project: Path, study: str, env: dict[str, str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flagrun",
-            "tune",
-            "--config",
-            "tuning.yml",
-            "--study",
-            study,
-            "--progress",
-            "plain",
-            *extra,
-        ],
-        cwd=project,
+def start_worker(project: Path, study: str, env: Env, *extra: str) -> subprocess.Popen:
+    return start_flagrun(
+        project,
+        "tune",
+        "--config",
+        "tuning.yml",
+        "--study",
+        study,
+        "--progress",
+        "plain",
+        *extra,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
-def flagrun(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def tune(project: Path, env: dict[str, str], study: str, *extra: str):
+def tune(project: Path, env: Env, study: str, *extra: str):
     """One worker, run to its end."""
-    return flagrun(project, env, "tune", "--config", "tuning.yml", "--study", study, *extra)
+    return flagrun(project, "tune", "--config", "tuning.yml", "--study", study, *extra, env=env)
 
 
 def load(pg: str, name: str) -> optuna.Study:
@@ -198,7 +180,7 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     # A fourth process, anywhere, sees every worker's trials.
     elsewhere = tmp_path / "laptop"
     elsewhere.mkdir()
-    listed = flagrun(elsewhere, env, "trials", "--study", study_name, "--format", "json")
+    listed = flagrun(elsewhere, "trials", "--study", study_name, "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)["trials"]
     states = [row["state"] for row in rows]
@@ -209,8 +191,10 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     assert values == sorted(values, reverse=True)
 
     # ...and collects the best trial's files from the artifact store.
-    env_no_artifacts = {k: v for k, v in env.items() if k != "FLAGRUN_ARTIFACTS"}
-    got = flagrun(elsewhere, env_no_artifacts, "collect", "--study", study_name, "--dest", "best")
+    env_no_artifacts = {**env, "FLAGRUN_ARTIFACTS": None}
+    got = flagrun(
+        elsewhere, "collect", "--study", study_name, "--dest", "best", env=env_no_artifacts
+    )
     assert got.returncode == 0, got.stderr
     best_id = rows[0]["trialId"]
     best_dir = elsewhere / "best" / f"trial-{best_id}"
@@ -241,7 +225,7 @@ def test_max_trials_is_a_global_budget_no_worker_overshoots(
     trials = load(pg, study_name).get_trials()
     counted = [t for t in trials if not t.user_attrs.get("surplus")]
     assert [t.state for t in counted] == [optuna.trial.TrialState.COMPLETE] * 5
-    listed = flagrun(project, env, "trials", "--study", study_name, "--format", "json")
+    listed = flagrun(project, "trials", "--study", study_name, "--format", "json", env=env)
     assert len(json.loads(listed.stdout)["trials"]) == 5
     # This machine's own folder holds this machine's trials, named by their shared ids.
     local = sorted(int(p.name) for p in (project / "runs" / study_name / "trials").iterdir())
@@ -256,7 +240,6 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
     env = {**worker_env(url, None), "FLAGRUN_STORAGE": ""}
     done = flagrun(
         project,
-        env,
         "tune",
         "--config",
         "tuning.yml",
@@ -267,9 +250,10 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
         "--progress",
         "plain",
         "sleep=0",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
-    listed = flagrun(project, env, "trials", "--storage", url, "--study", study_name)
+    listed = flagrun(project, "trials", "--storage", url, "--study", study_name, env=env)
     assert listed.returncode == 0, listed.stderr
     for text in (done.stdout, done.stderr, listed.stdout, listed.stderr):
         assert secret not in text
@@ -285,7 +269,7 @@ def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_pa
     env = worker_env(pg, None)
     first = tune(project, env, study_name, "--max-trials", "1", "--progress", "quiet", "sleep=0")
     assert first.returncode == 0, first.stderr
-    again = flagrun(project, env, "tune", "--resume", study_name, "--progress", "quiet")
+    again = flagrun(project, "tune", "--resume", study_name, "--progress", "quiet", env=env)
     assert again.returncode == 0, again.stderr
     complete = load(pg, study_name).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 1  # the study's budget is 1: the rejoining worker has nothing to do
@@ -310,8 +294,9 @@ def test_storage_mistakes_get_one_clear_line(
     tmp_path: Path, args: list[str], env_url: str, code: int, expected: str
 ) -> None:
     project = make_project(tmp_path / "p", max_trials=1, parallel=1)
-    env = {**os.environ, "FLAGRUN_STORAGE": env_url}
-    done = flagrun(project, env, "tune", "--config", "tuning.yml", *args)
+    done = flagrun(
+        project, "tune", "--config", "tuning.yml", *args, env={"FLAGRUN_STORAGE": env_url}
+    )
     assert done.returncode == code, done.stderr
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
@@ -320,7 +305,7 @@ def test_storage_mistakes_get_one_clear_line(
 
 
 def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) -> None:
-    done = flagrun(tmp_path, {**os.environ, "FLAGRUN_STORAGE": pg}, "trials", "--study", "nope-x")
+    done = flagrun(tmp_path, "trials", "--study", "nope-x", env={"FLAGRUN_STORAGE": pg})
     assert done.returncode == 2
     assert "no study 'nope-x'" in done.stderr
 
@@ -340,5 +325,5 @@ def test_a_worker_with_another_search_space_is_refused(
     assert refused.returncode == 2
     assert f"study {study_name!r} searches other params than your YAML" in refused.stderr
     assert not (other / "runs" / study_name).exists()
-    jobs = flagrun(first, env, "jobs")
+    jobs = flagrun(first, "jobs", env=env)
     assert study_name in jobs.stdout

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flagrun.htmlreport import Trial, param_importances
+from tests.helpers import flagrun
 
 TRAIN = textwrap.dedent(
     """
@@ -67,16 +66,6 @@ LONG = textwrap.dedent(
         log_metrics({"loss": 1.0 / (step + 1), "lr": 0.01}, step=step)
     """
 )
-
-
-def flagrun(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

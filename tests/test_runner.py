@@ -7,13 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from flagrun import runner, store
+from tests.helpers import flagrun, start_flagrun
 
 DATA = Path(__file__).parent / "data" / "runner"
 
@@ -54,10 +54,6 @@ def make_spec(tmp_path: Path, script: str, **kwargs) -> runner.RunSpec:
         echo=False,
         **kwargs,
     )
-
-
-def flagrun_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flagrun", *args]
 
 
 def test_completed_run_is_recorded(tmp_path):
@@ -169,15 +165,7 @@ def test_missing_script_is_a_user_error(tmp_path):
 
 def test_two_concurrent_runs_are_isolated(tmp_path):
     folder = project(tmp_path, "write_same.py")
-    procs = [
-        subprocess.Popen(
-            flagrun_cmd("train", "write_same.py", f"tag={tag}"),
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for tag in ("a", "b")
-    ]
+    procs = [start_flagrun(folder, "train", "write_same.py", f"tag={tag}") for tag in ("a", "b")]
     assert [p.wait(timeout=30) for p in procs] == [0, 0]
     runs = store.list_runs(folder / "runs")
     assert sorted((Path(r["path"]) / "out.txt").read_text() for r in runs) == ["a", "b"]
@@ -190,20 +178,13 @@ def test_script_reads_data_beside_itself_and_in_the_launch_folder(tmp_path):
     (folder / "data").mkdir()
     (folder / "data" / "beside.bin").write_bytes(b"\0" * 10)
     (folder / "launch.txt").write_text("here\n")
-    done = subprocess.run(
-        flagrun_cmd("train", "reads_data.py"), cwd=folder, capture_output=True, text=True
-    )
+    done = flagrun(folder, "train", "reads_data.py")
     assert done.returncode == 0, done.stderr
     assert "beside 10 launch here" in done.stdout
 
 
 def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, dict]:
-    proc = subprocess.Popen(
-        flagrun_cmd("train", "sleeper.py", *args),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_flagrun(folder, "train", "sleeper.py", *args)
     runs = folder / "runs"
     assert wait_until(lambda: any(runs.glob("*/output.log")))
     run_dir = next(runs.glob("*/output.log")).parent

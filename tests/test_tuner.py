@@ -7,12 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import flagrun, start_flagrun
 
 TRAIN = textwrap.dedent(
     """
@@ -69,16 +70,6 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "train.py").write_text(TRAIN)
     (tmp_path / "tuning.yml").write_text(tuning_yaml())
     return tmp_path
-
-
-def flagrun(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def trials_json(project: Path, job: str = "latest") -> dict:
@@ -201,22 +192,8 @@ def slow_trials_yaml(max_trials: int, sleep: float) -> str:
 
 def start_tuner(project: Path) -> subprocess.Popen:
     """`flagrun tune` in the background, once its first two trials are running."""
-    tuner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flagrun",
-            "tune",
-            "train.py",
-            "--config",
-            "tuning.yml",
-            "--progress",
-            "plain",
-        ],  # fmt: skip
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    tuner = start_flagrun(
+        project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain"
     )
     _wait_for(lambda: _running_trials(project) >= 2 and _pids_written(project) >= 2, timeout=60)
     return tuner
