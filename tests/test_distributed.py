@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,15 @@ import optuna
 import pytest
 
 from flagrun import distributed, storage
-from tests.helpers import Env, flagrun, start_flagrun
+from tests.helpers import (
+    Env,
+    flagrun,
+    make_project,
+    start_flagrun,
+    trials_json,
+    tuning_yaml,
+    wait_for,
+)
 
 PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -37,19 +44,6 @@ TRAIN = textwrap.dedent(
         f.write(f"x={FLAGS.x}")
     """
 )
-
-
-def tuning_yaml(max_trials: int, parallel: int) -> str:
-    hyper = {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "val_acc",
-        "maxTrials": max_trials,
-        "maxParallelTrials": parallel,
-        "params": [
-            {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
-        ],
-    }
-    return json.dumps({"trainingInput": {"hyperparameters": hyper}})
 
 
 def _postgres_up() -> str | None:
@@ -78,11 +72,9 @@ def study_name(pg: str):
         optuna.delete_study(study_name=name, storage=storage.open_database(pg))
 
 
-def make_project(folder: Path, max_trials: int, parallel: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.py").write_text(TRAIN)
-    (folder / "tuning.yml").write_text(tuning_yaml(max_trials, parallel))
-    return folder
+def tuning_project(folder: Path, max_trials: int, parallel: int) -> Path:
+    tuning = tuning_yaml(maxTrials=max_trials, maxParallelTrials=parallel)
+    return make_project(folder, TRAIN, tuning)
 
 
 def worker_env(pg: str, artifacts: Path | None, heartbeat: float = 0.3) -> dict[str, str]:
@@ -129,21 +121,11 @@ def running_trial_of(
     return None
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    machine_a = make_project(tmp_path / "machine-a", max_trials=12, parallel=1)
-    machine_b = make_project(tmp_path / "machine-b", max_trials=12, parallel=1)
+    machine_a = tuning_project(tmp_path / "machine-a", max_trials=12, parallel=1)
+    machine_b = tuning_project(tmp_path / "machine-b", max_trials=12, parallel=1)
     artifacts = tmp_path / "shared-artifacts"
     env = worker_env(pg, artifacts)
     # Two workers on one machine (same folder), one on another.
@@ -180,9 +162,7 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     # A fourth process, anywhere, sees every worker's trials.
     elsewhere = tmp_path / "laptop"
     elsewhere.mkdir()
-    listed = flagrun(elsewhere, "trials", "--study", study_name, "--format", "json", env=env)
-    assert listed.returncode == 0, listed.stderr
-    rows = json.loads(listed.stdout)["trials"]
+    rows = trials_json(elsewhere, "--study", study_name, env=env)["trials"]
     states = [row["state"] for row in rows]
     assert states.count("COMPLETE") == 12
     assert states[:12] == ["COMPLETE"] * 12
@@ -216,7 +196,7 @@ def _study_if_exists(pg: str, name: str) -> optuna.Study | None:
 def test_max_trials_is_a_global_budget_no_worker_overshoots(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    project = make_project(tmp_path / "p", max_trials=5, parallel=2)
+    project = tuning_project(tmp_path / "p", max_trials=5, parallel=2)
     env = worker_env(pg, None)
     workers = [start_worker(project, study_name, env, "sleep=0") for _ in range(3)]
     for worker in workers:
@@ -225,8 +205,7 @@ def test_max_trials_is_a_global_budget_no_worker_overshoots(
     trials = load(pg, study_name).get_trials()
     counted = [t for t in trials if not t.user_attrs.get("surplus")]
     assert [t.state for t in counted] == [optuna.trial.TrialState.COMPLETE] * 5
-    listed = flagrun(project, "trials", "--study", study_name, "--format", "json", env=env)
-    assert len(json.loads(listed.stdout)["trials"]) == 5
+    assert len(trials_json(project, "--study", study_name, env=env)["trials"]) == 5
     # This machine's own folder holds this machine's trials, named by their shared ids.
     local = sorted(int(p.name) for p in (project / "runs" / study_name / "trials").iterdir())
     assert local == [t.number + 1 for t in counted]
@@ -236,7 +215,7 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
     secret = "s3cr3t-pw"
     # Trust authentication ignores the password: the URL works and carries a secret.
     url = pg.replace("postgres@", f"postgres:{secret}@")
-    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
+    project = tuning_project(tmp_path / "p", max_trials=1, parallel=1)
     env = {**worker_env(url, None), "FLAGRUN_STORAGE": ""}
     done = flagrun(
         project,
@@ -265,7 +244,7 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
 
 
 def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", max_trials=2, parallel=1)
+    project = tuning_project(tmp_path / "p", max_trials=2, parallel=1)
     env = worker_env(pg, None)
     first = tune(project, env, study_name, "--max-trials", "1", "--progress", "quiet", "sleep=0")
     assert first.returncode == 0, first.stderr
@@ -293,7 +272,7 @@ def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_pa
 def test_storage_mistakes_get_one_clear_line(
     tmp_path: Path, args: list[str], env_url: str, code: int, expected: str
 ) -> None:
-    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
+    project = tuning_project(tmp_path / "p", max_trials=1, parallel=1)
     done = flagrun(
         project, "tune", "--config", "tuning.yml", *args, env={"FLAGRUN_STORAGE": env_url}
     )
@@ -313,12 +292,12 @@ def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) ->
 def test_a_worker_with_another_search_space_is_refused(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    first = make_project(tmp_path / "a", max_trials=1, parallel=1)
+    first = tuning_project(tmp_path / "a", max_trials=1, parallel=1)
     env = worker_env(pg, None)
     done = tune(first, env, study_name, "--progress", "quiet", "sleep=0")
     assert done.returncode == 0, done.stderr
-    other = make_project(tmp_path / "b", max_trials=1, parallel=1)
-    yaml_text = json.loads(tuning_yaml(1, 1))
+    other = tuning_project(tmp_path / "b", max_trials=1, parallel=1)
+    yaml_text = json.loads(tuning_yaml(maxTrials=1, maxParallelTrials=1))
     yaml_text["trainingInput"]["hyperparameters"]["params"][0]["maxValue"] = 0.5
     (other / "tuning.yml").write_text(json.dumps(yaml_text))
     refused = tune(other, env, study_name)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import flagrun
+from tests.helpers import flagrun, make_project, tuning_yaml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -46,26 +46,22 @@ TRAIN = textwrap.dedent(
     """
 )
 
-TUNING = {
-    "hyperparameters": {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "val_acc",
-        "maxTrials": 6,
-        "maxParallelTrials": 2,
-        "algorithm": "RANDOM_SEARCH",
-        "seed": 3,
-        "params": [
-            {
-                "parameterName": "lr",
-                "type": "DOUBLE",
-                "minValue": 0.001,
-                "maxValue": 0.1,
-                "scaleType": "UNIT_LOG_SCALE",
-            },
-            {"parameterName": "units", "type": "INTEGER", "minValue": 8, "maxValue": 64},
-        ],
-    }
-}
+TUNING = tuning_yaml(
+    maxTrials=6,
+    maxParallelTrials=2,
+    algorithm="RANDOM_SEARCH",
+    seed=3,
+    params=[
+        {
+            "parameterName": "lr",
+            "type": "DOUBLE",
+            "minValue": 0.001,
+            "maxValue": 0.1,
+            "scaleType": "UNIT_LOG_SCALE",
+        },
+        {"parameterName": "units", "type": "INTEGER", "minValue": 8, "maxValue": 64},
+    ],
+)
 
 
 class WebDriver:
@@ -163,9 +159,7 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.fixture(scope="module")
 def job_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("browser")
-    (project / "train.py").write_text(TRAIN)
-    (project / "tuning.yml").write_text(json.dumps(TUNING))
+    project = make_project(tmp_path_factory.mktemp("browser"), TRAIN, TUNING)
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     done = flagrun(project, "report")

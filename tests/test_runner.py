@@ -7,24 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from flagrun import runner, store
-from tests.helpers import flagrun, start_flagrun
+from tests.helpers import flagrun, start_flagrun, wait_for
 
 DATA = Path(__file__).parent / "data" / "runner"
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def gone(pid: int) -> bool:
@@ -113,7 +103,9 @@ def test_timeout_kills_the_group(tmp_path):
 def test_stop_records_the_given_status(tmp_path):
     spec = make_spec(tmp_path, "sleeper.py")
     handle = runner.start(spec)
-    assert wait_until(lambda: "ready" in (spec.run_dir / store.LOG_FILE).read_text())
+    wait_for(
+        lambda: "ready" in (spec.run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready"
+    )
     assert handle.poll() is None
     handle.stop("PRUNED", "pruned at step 3", grace=0.5)
     result = handle.wait()
@@ -132,7 +124,7 @@ def test_stop_escalates_to_sigkill(tmp_path):
     run_dir = store.new_run_dir(tmp_path / "runs")
     spec = runner.RunSpec(folder / "stubborn.py", run_dir, folder, folder, echo=False)
     handle = runner.start(spec)
-    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    wait_for(lambda: "ready" in (run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready")
     handle.stop(grace=0.3)
     result = handle.wait()
     assert result.status == "KILLED" and result.signal == "SIGKILL"
@@ -186,9 +178,9 @@ def test_script_reads_data_beside_itself_and_in_the_launch_folder(tmp_path):
 def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, dict]:
     proc = start_flagrun(folder, "train", "sleeper.py", *args)
     runs = folder / "runs"
-    assert wait_until(lambda: any(runs.glob("*/output.log")))
+    wait_for(lambda: any(runs.glob("*/output.log")), timeout=10, what="the run's output.log")
     run_dir = next(runs.glob("*/output.log")).parent
-    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    wait_for(lambda: "ready" in (run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready")
     return proc, run_dir, store.read_run(run_dir)
 
 
@@ -219,4 +211,4 @@ def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
     record = store.read_run(run_dir)
     assert record["status"] == "RUNNING"
     assert store.effective_status(record) == "CRASHED"
-    assert wait_until(lambda: gone(record["child_pid"]))
+    wait_for(lambda: gone(record["child_pid"]), timeout=10, what="the child to be gone")
