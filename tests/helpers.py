@@ -19,6 +19,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
 Env = Mapping[str, str | None]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import textwrap
@@ -20,6 +19,7 @@ import pytest
 
 from flagrun import distributed, storage
 from tests.helpers import (
+    PG_URL,
     Env,
     flagrun,
     make_project,
@@ -28,8 +28,6 @@ from tests.helpers import (
     tuning_yaml,
     wait_for,
 )
-
-PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 TRAIN = textwrap.dedent(
     """
@@ -44,24 +42,6 @@ TRAIN = textwrap.dedent(
         f.write(f"x={FLAGS.x}")
     """
 )
-
-
-def _postgres_up() -> str | None:
-    try:
-        storage.open_database(PG_URL)
-    except Exception as exc:  # the reason is shown in the skip message
-        return str(exc)
-    return None
-
-
-@pytest.fixture(scope="module")
-def pg() -> str:
-    problem = _postgres_up()
-    if problem:
-        if os.environ.get("FLAGRUN_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here: {problem}")
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {problem}")
-    return PG_URL
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ if not (CHROMIUM and CHROMEDRIVER):
         pytest.fail(f"FLAGRUN_REQUIRE_CHROMIUM=1 but {reason}", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
 
+pytestmark = pytest.mark.chromium
+
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
 TRAIN = textwrap.dedent(
