@@ -7,14 +7,17 @@ fixtures and the marker rules live in ``conftest.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -82,6 +85,13 @@ def wait_for(condition: Callable[[], T], timeout: float = 60.0, what: str = "the
             return found
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on just now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- projects and what they hold
@@ -186,3 +196,14 @@ def only_run(project: Path) -> Path:
     runs = [path for path in (project / "runs").iterdir() if (path / "run.json").is_file()]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+# ---------------------------------------------------------------- example scripts
+
+
+def load_module(path: Path) -> ModuleType:
+    """The Python file ``path`` (an example script's) as a module, without touching sys.path."""
+    spec = importlib.util.spec_from_file_location(f"flagrun_example_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from flagrun.artifacts import MARKER, ArtifactStore, FolderStore, S3Store, open_
 from flagrun.errors import StoreError, UsageError
 from flagrun.metrics import read_scalars
 from flagrun.writer import MetricsWriter
+from tests.helpers import free_port
 
 SECRET = "s3cr3t-Never-Print-Me"
 S3_PREFIX = "shared/artifacts"
@@ -130,12 +130,6 @@ def test_importing_the_module_does_not_import_boto3():
 
 
 # ---------------------------------------------------------------- the stores under test
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import textwrap
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import flagrun, make_project, tuning_yaml
+from tests.helpers import flagrun, free_port, make_project, tuning_yaml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -123,12 +122,6 @@ class WebDriver:
 
     def quit(self) -> None:
         self.session_call("DELETE", "")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
