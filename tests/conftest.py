@@ -4,8 +4,9 @@ The markers (registered in pyproject.toml):
 
 * ``keras``, ``chromium``, ``benchmark``: written on the tests that need them;
 * ``postgres``: set here on every test that uses the ``pg`` fixture;
-* ``slow``: set here on every test carrying one of those four; write it by hand on any
-  other test that takes more than about 10 s on its own (none does today).
+* ``slow``: set here on every test carrying one of those four. Every other test is in
+  the fast loop, the longest being test_tuner's kill-and-resume jobs (about 10 s each);
+  write ``slow`` by hand on a test only when it would push the loop past a minute.
 
 ``pytest -n 2 -m "not slow"`` is the fast loop: under a minute on two cores.
 """
