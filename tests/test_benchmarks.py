@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.benchmark
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 

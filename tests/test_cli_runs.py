@@ -6,27 +6,16 @@ import csv
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from factories import run_record
 
 from flagrun import store
 from flagrun.records import ProcessIdentity
+from tests.factories import run_record
+from tests.helpers import flagrun
 
 DATA = Path(__file__).parent / "data" / "runner"
-
-
-def flagrun(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -130,11 +119,6 @@ def test_flag_values_may_follow_options(folder):
         "import json\nfrom flagrun import flags, flag_integer\n"
         "print(json.dumps(dict(flags(flag_integer('units', 8)))))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "flagrun", "train", "declares.py", "--label", "x", "units=3"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
+    done = flagrun(folder, "train", "declares.py", "--label", "x", "units=3")
     assert done.returncode == 0, done.stderr
     assert '{"units": 3}' in done.stdout

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from flagrun.compare import compare, to_html, to_text
+from tests.helpers import flagrun
 
 SCRIPT = textwrap.dedent(
     """
@@ -23,12 +22,8 @@ SCRIPT = textwrap.dedent(
 @pytest.fixture
 def two_runs(tmp_path: Path) -> Path:
     def train(*values: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "flagrun", "train", "train.py", *values],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-        )
+        done = flagrun(tmp_path, "train", "train.py", *values)
+        assert done.returncode == 0, done.stderr
 
     (tmp_path / "train.py").write_text(SCRIPT)
     train("lr=0.1")
@@ -56,22 +51,12 @@ def test_compare_shows_flags_metrics_and_source_that_differ(two_runs: Path) -> N
 
 def test_compare_cli_writes_html(two_runs: Path) -> None:
     runs = sorted(p.name for p in (two_runs / "runs").iterdir())
-    done = subprocess.run(
-        [sys.executable, "-m", "flagrun", "compare", runs[0], runs[1], "--html", "cmp.html"],
-        cwd=two_runs,
-        capture_output=True,
-        text=True,
-    )
+    done = flagrun(two_runs, "compare", runs[0], runs[1], "--html", "cmp.html")
     assert done.returncode == 0, done.stderr
     assert "flags that differ" in done.stdout
     assert (two_runs / "cmp.html").read_text().startswith("<!doctype html>")
 
 
 def test_compare_an_unknown_run_is_a_usage_error(two_runs: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "flagrun", "compare", "latest", "nope"],
-        cwd=two_runs,
-        capture_output=True,
-        text=True,
-    )
+    done = flagrun(two_runs, "compare", "latest", "nope")
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from factories import run_record
-
 from flagrun import display
+from tests.factories import run_record
 
 
 def test_runs_table_shows_validation_metrics_of_keras3_runs_first() -> None:

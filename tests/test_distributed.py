@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -21,8 +18,16 @@ import optuna
 import pytest
 
 from flagrun import distributed, storage
-
-PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.helpers import (
+    PG_URL,
+    Env,
+    flagrun,
+    make_project,
+    start_flagrun,
+    trials_json,
+    tuning_yaml,
+    wait_for,
+)
 
 TRAIN = textwrap.dedent(
     """
@@ -39,37 +44,6 @@ TRAIN = textwrap.dedent(
 )
 
 
-def tuning_yaml(max_trials: int, parallel: int) -> str:
-    hyper = {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "val_acc",
-        "maxTrials": max_trials,
-        "maxParallelTrials": parallel,
-        "params": [
-            {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
-        ],
-    }
-    return json.dumps({"trainingInput": {"hyperparameters": hyper}})
-
-
-def _postgres_up() -> str | None:
-    try:
-        storage.open_database(PG_URL)
-    except Exception as exc:  # the reason is shown in the skip message
-        return str(exc)
-    return None
-
-
-@pytest.fixture(scope="module")
-def pg() -> str:
-    problem = _postgres_up()
-    if problem:
-        if os.environ.get("FLAGRUN_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here: {problem}")
-        pytest.skip(f"no PostgreSQL at {PG_URL}: {problem}")
-    return PG_URL
-
-
 @pytest.fixture
 def study_name(pg: str):
     name = f"test-{uuid.uuid4().hex[:10]}"
@@ -78,57 +52,37 @@ def study_name(pg: str):
         optuna.delete_study(study_name=name, storage=storage.open_database(pg))
 
 
-def make_project(folder: Path, max_trials: int, parallel: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.py").write_text(TRAIN)
-    (folder / "tuning.yml").write_text(tuning_yaml(max_trials, parallel))
-    return folder
+def tuning_project(folder: Path, max_trials: int, parallel: int) -> Path:
+    tuning = tuning_yaml(maxTrials=max_trials, maxParallelTrials=parallel)
+    return make_project(folder, TRAIN, tuning)
 
 
 def worker_env(pg: str, artifacts: Path | None, heartbeat: float = 0.3) -> dict[str, str]:
-    env = {**os.environ, "FLAGRUN_STORAGE": pg, distributed.HEARTBEAT_ENV: str(heartbeat)}
+    """What a worker's environment adds: the shared storage, a quick heartbeat, the store."""
+    env = {"FLAGRUN_STORAGE": pg, distributed.HEARTBEAT_ENV: str(heartbeat)}
     if artifacts is not None:
         env["FLAGRUN_ARTIFACTS"] = str(artifacts)
     return env
 
 
-def start_worker(project: Path, study: str, env: dict[str, str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flagrun",
-            "tune",
-            "--config",
-            "tuning.yml",
-            "--study",
-            study,
-            "--progress",
-            "plain",
-            *extra,
-        ],
-        cwd=project,
+def start_worker(project: Path, study: str, env: Env, *extra: str) -> subprocess.Popen:
+    return start_flagrun(
+        project,
+        "tune",
+        "--config",
+        "tuning.yml",
+        "--study",
+        study,
+        "--progress",
+        "plain",
+        *extra,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
-def flagrun(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def tune(project: Path, env: dict[str, str], study: str, *extra: str):
+def tune(project: Path, env: Env, study: str, *extra: str):
     """One worker, run to its end."""
-    return flagrun(project, env, "tune", "--config", "tuning.yml", "--study", study, *extra)
+    return flagrun(project, "tune", "--config", "tuning.yml", "--study", study, *extra, env=env)
 
 
 def load(pg: str, name: str) -> optuna.Study:
@@ -147,21 +101,11 @@ def running_trial_of(
     return None
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    machine_a = make_project(tmp_path / "machine-a", max_trials=12, parallel=1)
-    machine_b = make_project(tmp_path / "machine-b", max_trials=12, parallel=1)
+    machine_a = tuning_project(tmp_path / "machine-a", max_trials=12, parallel=1)
+    machine_b = tuning_project(tmp_path / "machine-b", max_trials=12, parallel=1)
     artifacts = tmp_path / "shared-artifacts"
     env = worker_env(pg, artifacts)
     # Two workers on one machine (same folder), one on another.
@@ -198,9 +142,7 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     # A fourth process, anywhere, sees every worker's trials.
     elsewhere = tmp_path / "laptop"
     elsewhere.mkdir()
-    listed = flagrun(elsewhere, env, "trials", "--study", study_name, "--format", "json")
-    assert listed.returncode == 0, listed.stderr
-    rows = json.loads(listed.stdout)["trials"]
+    rows = trials_json(elsewhere, "--study", study_name, env=env)["trials"]
     states = [row["state"] for row in rows]
     assert states.count("COMPLETE") == 12
     assert states[:12] == ["COMPLETE"] * 12
@@ -209,8 +151,10 @@ def test_three_workers_share_12_trials_and_survive_a_sigkilled_worker(
     assert values == sorted(values, reverse=True)
 
     # ...and collects the best trial's files from the artifact store.
-    env_no_artifacts = {k: v for k, v in env.items() if k != "FLAGRUN_ARTIFACTS"}
-    got = flagrun(elsewhere, env_no_artifacts, "collect", "--study", study_name, "--dest", "best")
+    env_no_artifacts = {**env, "FLAGRUN_ARTIFACTS": None}
+    got = flagrun(
+        elsewhere, "collect", "--study", study_name, "--dest", "best", env=env_no_artifacts
+    )
     assert got.returncode == 0, got.stderr
     best_id = rows[0]["trialId"]
     best_dir = elsewhere / "best" / f"trial-{best_id}"
@@ -232,7 +176,7 @@ def _study_if_exists(pg: str, name: str) -> optuna.Study | None:
 def test_max_trials_is_a_global_budget_no_worker_overshoots(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    project = make_project(tmp_path / "p", max_trials=5, parallel=2)
+    project = tuning_project(tmp_path / "p", max_trials=5, parallel=2)
     env = worker_env(pg, None)
     workers = [start_worker(project, study_name, env, "sleep=0") for _ in range(3)]
     for worker in workers:
@@ -241,8 +185,7 @@ def test_max_trials_is_a_global_budget_no_worker_overshoots(
     trials = load(pg, study_name).get_trials()
     counted = [t for t in trials if not t.user_attrs.get("surplus")]
     assert [t.state for t in counted] == [optuna.trial.TrialState.COMPLETE] * 5
-    listed = flagrun(project, env, "trials", "--study", study_name, "--format", "json")
-    assert len(json.loads(listed.stdout)["trials"]) == 5
+    assert len(trials_json(project, "--study", study_name, env=env)["trials"]) == 5
     # This machine's own folder holds this machine's trials, named by their shared ids.
     local = sorted(int(p.name) for p in (project / "runs" / study_name / "trials").iterdir())
     assert local == [t.number + 1 for t in counted]
@@ -252,11 +195,10 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
     secret = "s3cr3t-pw"
     # Trust authentication ignores the password: the URL works and carries a secret.
     url = pg.replace("postgres@", f"postgres:{secret}@")
-    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
+    project = tuning_project(tmp_path / "p", max_trials=1, parallel=1)
     env = {**worker_env(url, None), "FLAGRUN_STORAGE": ""}
     done = flagrun(
         project,
-        env,
         "tune",
         "--config",
         "tuning.yml",
@@ -267,9 +209,10 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
         "--progress",
         "plain",
         "sleep=0",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
-    listed = flagrun(project, env, "trials", "--storage", url, "--study", study_name)
+    listed = flagrun(project, "trials", "--storage", url, "--study", study_name, env=env)
     assert listed.returncode == 0, listed.stderr
     for text in (done.stdout, done.stderr, listed.stdout, listed.stderr):
         assert secret not in text
@@ -281,11 +224,11 @@ def test_the_password_is_never_printed_or_stored(pg: str, study_name: str, tmp_p
 
 
 def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", max_trials=2, parallel=1)
+    project = tuning_project(tmp_path / "p", max_trials=2, parallel=1)
     env = worker_env(pg, None)
     first = tune(project, env, study_name, "--max-trials", "1", "--progress", "quiet", "sleep=0")
     assert first.returncode == 0, first.stderr
-    again = flagrun(project, env, "tune", "--resume", study_name, "--progress", "quiet")
+    again = flagrun(project, "tune", "--resume", study_name, "--progress", "quiet", env=env)
     assert again.returncode == 0, again.stderr
     complete = load(pg, study_name).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 1  # the study's budget is 1: the rejoining worker has nothing to do
@@ -309,9 +252,10 @@ def test_a_worker_rejoins_its_study_with_resume(pg: str, study_name: str, tmp_pa
 def test_storage_mistakes_get_one_clear_line(
     tmp_path: Path, args: list[str], env_url: str, code: int, expected: str
 ) -> None:
-    project = make_project(tmp_path / "p", max_trials=1, parallel=1)
-    env = {**os.environ, "FLAGRUN_STORAGE": env_url}
-    done = flagrun(project, env, "tune", "--config", "tuning.yml", *args)
+    project = tuning_project(tmp_path / "p", max_trials=1, parallel=1)
+    done = flagrun(
+        project, "tune", "--config", "tuning.yml", *args, env={"FLAGRUN_STORAGE": env_url}
+    )
     assert done.returncode == code, done.stderr
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
@@ -320,7 +264,7 @@ def test_storage_mistakes_get_one_clear_line(
 
 
 def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) -> None:
-    done = flagrun(tmp_path, {**os.environ, "FLAGRUN_STORAGE": pg}, "trials", "--study", "nope-x")
+    done = flagrun(tmp_path, "trials", "--study", "nope-x", env={"FLAGRUN_STORAGE": pg})
     assert done.returncode == 2
     assert "no study 'nope-x'" in done.stderr
 
@@ -328,17 +272,17 @@ def test_trials_of_an_unknown_study_says_which_exist(pg: str, tmp_path: Path) ->
 def test_a_worker_with_another_search_space_is_refused(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
-    first = make_project(tmp_path / "a", max_trials=1, parallel=1)
+    first = tuning_project(tmp_path / "a", max_trials=1, parallel=1)
     env = worker_env(pg, None)
     done = tune(first, env, study_name, "--progress", "quiet", "sleep=0")
     assert done.returncode == 0, done.stderr
-    other = make_project(tmp_path / "b", max_trials=1, parallel=1)
-    yaml_text = json.loads(tuning_yaml(1, 1))
+    other = tuning_project(tmp_path / "b", max_trials=1, parallel=1)
+    yaml_text = json.loads(tuning_yaml(maxTrials=1, maxParallelTrials=1))
     yaml_text["trainingInput"]["hyperparameters"]["params"][0]["maxValue"] = 0.5
     (other / "tuning.yml").write_text(json.dumps(yaml_text))
     refused = tune(other, env, study_name)
     assert refused.returncode == 2
     assert f"study {study_name!r} searches other params than your YAML" in refused.stderr
     assert not (other / "runs" / study_name).exists()
-    jobs = flagrun(first, env, "jobs")
+    jobs = flagrun(first, "jobs", env=env)
     assert study_name in jobs.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from flagrun import introspect
 from flagrun.metrics import read_scalars, resolve_tag
 from flagrun.spec import check_against_flags, load_spec
+from tests.helpers import load_module
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 MNIST_MLP = SCRIPTS / "mnist_mlp.py"
@@ -23,12 +23,7 @@ MNIST_MLP = SCRIPTS / "mnist_mlp.py"
 
 def load_datasets() -> ModuleType:
     """scripts/datasets.py as a module, without touching sys.path."""
-    spec = importlib.util.spec_from_file_location(
-        "flagrun_example_datasets", SCRIPTS / "datasets.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPTS / "datasets.py")
 
 
 def run_example(run_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

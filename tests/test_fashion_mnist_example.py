@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from flagrun import introspect
 from flagrun.spec import check_against_flags, load_spec
+from tests.helpers import load_module
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "scripts" / "fashion_mnist"
 TRAIN, EVALUATE = EXAMPLE / "train.py", EXAMPLE / "evaluate.py"
-
-
-def load_module(path: Path) -> ModuleType:
-    """An example file as a module, without touching sys.path."""
-    spec = importlib.util.spec_from_file_location(f"flagrun_example_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(cwd: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -14,10 +14,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from factories import job_record, run_record, spec_of
 
 from flagrun import hparams, jobstore, metrics, store
 from flagrun.writer import MetricsWriter
+from tests.factories import job_record, run_record, spec_of
 
 # The hparams dashboard's two requests, answered by the plugin's own handlers over
 # TensorBoard's own event multiplexer and data provider.

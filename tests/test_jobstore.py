@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import job_record, trial_row
 
 from flagrun import jobstore
 from flagrun.errors import StoreError, UsageError
+from tests.factories import job_record, trial_row
 
 
 def make_job(runs: Path, job_id: str) -> Path:

@@ -6,58 +6,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from factories import job_record, run_record, spec_of, trial_row
 
 from flagrun.htmlreport import Trial, param_importances
 from flagrun.records import ProcessIdentity
-
-TRAIN = textwrap.dedent(
-    """
-    import time
-    from flagrun import flags, flag_numeric, flag_string, log_metrics
-
-    FLAGS = flags(flag_numeric("x", 0.3), flag_string("act", "relu"))
-    print(f"training with x={FLAGS.x} act={FLAGS.act}")
-    hopeless = FLAGS.x > 0.5
-    for epoch in range(40):
-        acc = 1.0 - (FLAGS.x - 0.3) ** 2 - 0.1 / (epoch + 1)
-        log_metrics({"val_acc": acc, "loss": 1.0 - acc}, step=epoch)
-        if hopeless:
-            time.sleep(0.25)
-    print("done")
-    """
+from tests.factories import job_record, run_record, spec_of, trial_row
+from tests.helpers import (
+    HOPELESS_LAST_TRAIN,
+    flagrun,
+    hopeless_last_grid_yaml,
+    make_project,
+    only_job,
+    only_run,
 )
-
-# The grid runs in ascending order: four good quick trials fill the median pruner's
-# history, then x=0.9, hopeless from its first epoch and slow, is cut short.
-TUNING = {
-    "trainingInput": {
-        "hyperparameters": {
-            "goal": "MAXIMIZE",
-            "hyperparameterMetricTag": "val_acc",
-            "maxTrials": 5,
-            "maxParallelTrials": 1,
-            "algorithm": "GRID_SEARCH",
-            "enableTrialEarlyStopping": True,
-            "earlyStopping": {"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
-            "params": [
-                {
-                    "parameterName": "x",
-                    "type": "DISCRETE",
-                    "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
-                },
-                {"parameterName": "act", "type": "CATEGORICAL", "categoricalValues": ["relu"]},
-            ],
-        }
-    }
-}
 
 LONG = textwrap.dedent(
     """
@@ -71,38 +36,18 @@ LONG = textwrap.dedent(
 )
 
 
-def flagrun(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project holding one finished tuning job (4 complete trials, 1 pruned) and one run."""
     root = tmp_path_factory.mktemp("report")
-    (root / "train.py").write_text(TRAIN)
+    act = {"parameterName": "act", "type": "CATEGORICAL", "categoricalValues": ["relu"]}
+    make_project(root, HOPELESS_LAST_TRAIN, hopeless_last_grid_yaml(act))
     (root / "long.py").write_text(LONG)
-    (root / "tuning.yml").write_text(json.dumps(TUNING))
     done = flagrun(root, "tune", "train.py", "--config", "tuning.yml", "--progress", "quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     done = flagrun(root, "train", "long.py", "note=<b>bold</b> & co")
     assert done.returncode == 0, done.stdout + done.stderr
     return root
-
-
-def job_dir(project: Path) -> Path:
-    (job,) = [p for p in (project / "runs").iterdir() if (p / "job.json").is_file()]
-    return job
-
-
-def train_run(project: Path) -> Path:
-    (run,) = [p for p in (project / "runs").iterdir() if (p / "run.json").is_file()]
-    return run
 
 
 def index_rows(job: Path) -> dict[int, dict]:
@@ -171,7 +116,7 @@ def assert_offline(page: str) -> None:
 
 
 def test_job_report_shows_every_trial_and_the_plots_data(project: Path) -> None:
-    job = job_dir(project)
+    job = only_job(project)
     done = flagrun(project, "report")  # the latest job by default
     assert done.returncode == 0, done.stderr
     target = job / "report.html"
@@ -224,7 +169,7 @@ def test_job_report_shows_every_trial_and_the_plots_data(project: Path) -> None:
 
 
 def test_job_summary_names_the_job_the_best_trial_and_its_flags(project: Path) -> None:
-    job = job_dir(project)
+    job = only_job(project)
     output = project / "elsewhere" / "page.html"
     output.parent.mkdir()
     done = flagrun(project, "report", job.name, "-o", str(output))
@@ -243,7 +188,7 @@ def test_job_summary_names_the_job_the_best_trial_and_its_flags(project: Path) -
 
 
 def test_single_run_report_has_flags_every_tag_the_log_and_the_source(project: Path) -> None:
-    run = train_run(project)
+    run = only_run(project)
     done = flagrun(project, "report", run.name)
     assert done.returncode == 0, done.stderr
     page = (run / "report.html").read_text()
@@ -262,7 +207,7 @@ def test_single_run_report_has_flags_every_tag_the_log_and_the_source(project: P
 
 
 def test_a_trial_is_a_run_too(project: Path) -> None:
-    job = job_dir(project)
+    job = only_job(project)
     done = flagrun(project, "report", f"{job.name}/trials/5")
     assert done.returncode == 0, done.stderr
     page = (job / "trials" / "5" / "report.html").read_text()
@@ -278,7 +223,7 @@ def test_unknown_job_or_run_is_a_clear_usage_error(project: Path, tmp_path: Path
     done = flagrun(project, "report", "no-such-thing")
     assert done.returncode == 2
     assert "no job or run 'no-such-thing' in runs" in done.stderr
-    assert job_dir(project).name in done.stderr  # the hint lists recent jobs
+    assert only_job(project).name in done.stderr  # the hint lists recent jobs
     assert "Traceback" not in done.stderr
     empty = flagrun(tmp_path, "report")
     assert empty.returncode == 2 and "no tuning job in runs" in empty.stderr

@@ -11,9 +11,7 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -24,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import flagrun, free_port, make_project, tuning_yaml
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
@@ -31,6 +31,8 @@ if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("FLAGRUN_REQUIRE_CHROMIUM") == "1":
         pytest.fail(f"FLAGRUN_REQUIRE_CHROMIUM=1 but {reason}", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
+
+pytestmark = pytest.mark.chromium
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
@@ -45,26 +47,22 @@ TRAIN = textwrap.dedent(
     """
 )
 
-TUNING = {
-    "hyperparameters": {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "val_acc",
-        "maxTrials": 6,
-        "maxParallelTrials": 2,
-        "algorithm": "RANDOM_SEARCH",
-        "seed": 3,
-        "params": [
-            {
-                "parameterName": "lr",
-                "type": "DOUBLE",
-                "minValue": 0.001,
-                "maxValue": 0.1,
-                "scaleType": "UNIT_LOG_SCALE",
-            },
-            {"parameterName": "units", "type": "INTEGER", "minValue": 8, "maxValue": 64},
-        ],
-    }
-}
+TUNING = tuning_yaml(
+    maxTrials=6,
+    maxParallelTrials=2,
+    algorithm="RANDOM_SEARCH",
+    seed=3,
+    params=[
+        {
+            "parameterName": "lr",
+            "type": "DOUBLE",
+            "minValue": 0.001,
+            "maxValue": 0.1,
+            "scaleType": "UNIT_LOG_SCALE",
+        },
+        {"parameterName": "units", "type": "INTEGER", "minValue": 8, "maxValue": 64},
+    ],
+)
 
 
 class WebDriver:
@@ -126,12 +124,6 @@ class WebDriver:
         self.session_call("DELETE", "")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
     port = free_port()
@@ -160,21 +152,9 @@ def browser() -> Iterator[WebDriver]:
         driver.wait(timeout=10)
 
 
-def flagrun(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.fixture(scope="module")
 def job_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("browser")
-    (project / "train.py").write_text(TRAIN)
-    (project / "tuning.yml").write_text(json.dumps(TUNING))
+    project = make_project(tmp_path_factory.mktemp("browser"), TRAIN, TUNING)
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     done = flagrun(project, "report")

@@ -7,25 +7,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from flagrun import runner, store
 from flagrun.records import RunRecord
+from tests.helpers import flagrun, start_flagrun, wait_for
 
 DATA = Path(__file__).parent / "data" / "runner"
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def gone(pid: int) -> bool:
@@ -55,10 +45,6 @@ def make_spec(tmp_path: Path, script: str, **kwargs) -> runner.RunSpec:
         echo=False,
         **kwargs,
     )
-
-
-def flagrun_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flagrun", *args]
 
 
 def test_completed_run_is_recorded(tmp_path):
@@ -119,7 +105,9 @@ def test_timeout_kills_the_group(tmp_path):
 def test_stop_records_the_given_status(tmp_path):
     spec = make_spec(tmp_path, "sleeper.py")
     handle = runner.start(spec)
-    assert wait_until(lambda: "ready" in (spec.run_dir / store.LOG_FILE).read_text())
+    wait_for(
+        lambda: "ready" in (spec.run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready"
+    )
     assert handle.poll() is None
     handle.stop("PRUNED", "pruned at step 3", grace=0.5)
     result = handle.wait()
@@ -138,7 +126,7 @@ def test_stop_escalates_to_sigkill(tmp_path):
     run_dir = store.new_run_dir(tmp_path / "runs")
     spec = runner.RunSpec(folder / "stubborn.py", run_dir, folder, folder, echo=False)
     handle = runner.start(spec)
-    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    wait_for(lambda: "ready" in (run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready")
     handle.stop(grace=0.3)
     result = handle.wait()
     assert result.status == "KILLED" and result.signal == "SIGKILL"
@@ -171,15 +159,7 @@ def test_missing_script_is_a_user_error(tmp_path):
 
 def test_two_concurrent_runs_are_isolated(tmp_path):
     folder = project(tmp_path, "write_same.py")
-    procs = [
-        subprocess.Popen(
-            flagrun_cmd("train", "write_same.py", f"tag={tag}"),
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for tag in ("a", "b")
-    ]
+    procs = [start_flagrun(folder, "train", "write_same.py", f"tag={tag}") for tag in ("a", "b")]
     assert [p.wait(timeout=30) for p in procs] == [0, 0]
     runs = store.list_runs(folder / "runs")
     assert sorted((r.path / "out.txt").read_text() for r in runs) == ["a", "b"]
@@ -192,24 +172,17 @@ def test_script_reads_data_beside_itself_and_in_the_launch_folder(tmp_path):
     (folder / "data").mkdir()
     (folder / "data" / "beside.bin").write_bytes(b"\0" * 10)
     (folder / "launch.txt").write_text("here\n")
-    done = subprocess.run(
-        flagrun_cmd("train", "reads_data.py"), cwd=folder, capture_output=True, text=True
-    )
+    done = flagrun(folder, "train", "reads_data.py")
     assert done.returncode == 0, done.stderr
     assert "beside 10 launch here" in done.stdout
 
 
 def start_train(folder: Path, *args: str) -> tuple[subprocess.Popen, Path, RunRecord]:
-    proc = subprocess.Popen(
-        flagrun_cmd("train", "sleeper.py", *args),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_flagrun(folder, "train", "sleeper.py", *args)
     runs = folder / "runs"
-    assert wait_until(lambda: any(runs.glob("*/output.log")))
+    wait_for(lambda: any(runs.glob("*/output.log")), timeout=10, what="the run's output.log")
     run_dir = next(runs.glob("*/output.log")).parent
-    assert wait_until(lambda: "ready" in (run_dir / store.LOG_FILE).read_text())
+    wait_for(lambda: "ready" in (run_dir / store.LOG_FILE).read_text(), timeout=10, what="ready")
     return proc, run_dir, store.read_run(run_dir)
 
 
@@ -240,4 +213,4 @@ def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
     record = store.read_run(run_dir)
     assert record.status == "RUNNING"
     assert store.effective_status(record) == "CRASHED"
-    assert wait_until(lambda: gone(record.child_pid))
+    wait_for(lambda: gone(record.child_pid), timeout=10, what="the child to be gone")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -11,8 +10,6 @@ import pytest
 
 from flagrun import storage
 from flagrun.errors import StoreError, UsageError
-
-PG_URL = os.environ.get("FLAGRUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.mark.parametrize(
@@ -66,18 +63,13 @@ print("ok")
 """
 
 
-def test_workers_opening_an_empty_database_together_all_succeed() -> None:
+def test_workers_opening_an_empty_database_together_all_succeed(pg: str) -> None:
     psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("FLAGRUN_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here: {exc}")
-        pytest.skip(f"no PostgreSQL at {PG_URL}")
+    admin = psycopg.connect(pg, autocommit=True, connect_timeout=5)
     name = f"flagrun_fresh_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = pg.rsplit("/", 1)[0] + f"/{name}"
         workers = [
             subprocess.Popen(
                 [sys.executable, "-c", FRESH_OPEN, url],

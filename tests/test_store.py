@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import run_record
 
 from flagrun import store
 from flagrun.errors import StoreError, UsageError
 from flagrun.records import ProcessIdentity
+from tests.factories import run_record
 
 ID = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(-\d+)?$")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from flagrun.errors import UsageError
 from flagrun.tensorboard import command, folders_for
+from tests.helpers import flagrun, start_flagrun
 
 
 def test_one_folder_is_the_logdir_several_are_named(tmp_path: Path) -> None:
@@ -40,12 +39,10 @@ def test_serves_a_run_with_its_scalars_and_hparams(tmp_path: Path) -> None:
             """
         )
     )
-    run = [sys.executable, "-m", "flagrun"]
-    subprocess.run([*run, "train", "train.py", "lr=0.2"], cwd=tmp_path, check=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    server = subprocess.Popen(
-        [*run, "tensorboard"], cwd=tmp_path, stdout=subprocess.PIPE, text=True, env=env
-    )
+    done = flagrun(tmp_path, "train", "train.py", "lr=0.2")
+    assert done.returncode == 0, done.stderr
+    # buffered: the address line must be flushed all the same
+    server = start_flagrun(tmp_path, "tensorboard", env={"PYTHONUNBUFFERED": None}, stderr=None)
     try:
         line = server.stdout.readline()
         assert line.startswith("TensorBoard at http://127.0.0.1:"), line

@@ -7,12 +7,24 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import (
+    HOPELESS_LAST_TRAIN,
+    flagrun,
+    hopeless_last_grid_yaml,
+    make_project,
+    only_job,
+    only_run,
+    start_flagrun,
+    trials_json,
+    tuning_yaml,
+    wait_for,
+)
 
 TRAIN = textwrap.dedent(
     """
@@ -44,53 +56,14 @@ TRAIN = textwrap.dedent(
 )
 
 
-def tuning_yaml(**overrides: object) -> str:
-    hyper = {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "val_acc",
-        "maxTrials": 8,
-        "maxParallelTrials": 2,
-        "params": [
-            {
-                "parameterName": "x",
-                "type": "DOUBLE",
-                "minValue": 0.0,
-                "maxValue": 1.0,
-                "scaleType": "UNIT_LINEAR_SCALE",
-            }
-        ],
-    }
-    hyper.update(overrides)
-    return json.dumps({"trainingInput": {"scaleTier": "BASIC", "hyperparameters": hyper}})
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "train.py").write_text(TRAIN)
-    (tmp_path / "tuning.yml").write_text(tuning_yaml())
-    return tmp_path
+    return make_project(tmp_path, TRAIN, tuning_yaml())
 
 
-def flagrun(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flagrun", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def trials_json(project: Path, job: str = "latest") -> dict:
-    done = flagrun(project, "trials", job, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def only_job(project: Path) -> Path:
-    jobs = [path for path in (project / "runs").iterdir() if (path / "job.json").exists()]
-    assert len(jobs) == 1
-    return jobs[0]
+def trial_pids(project: Path) -> list[int]:
+    """The pids the trial processes wrote into pids.txt (TRAIN and HOPELESS_LAST_TRAIN do)."""
+    return [int(pid) for pid in (project / "pids.txt").read_text().split()]
 
 
 def pid_alive(pid: int) -> bool:
@@ -201,31 +174,19 @@ def slow_trials_yaml(max_trials: int, sleep: float) -> str:
 
 def start_tuner(project: Path) -> subprocess.Popen:
     """`flagrun tune` in the background, once its first two trials are running."""
-    tuner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flagrun",
-            "tune",
-            "train.py",
-            "--config",
-            "tuning.yml",
-            "--progress",
-            "plain",
-        ],  # fmt: skip
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    tuner = start_flagrun(
+        project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain"
     )
-    _wait_for(lambda: _running_trials(project) >= 2 and _pids_written(project) >= 2, timeout=60)
+    wait_for(
+        lambda: (
+            running_trials(project) >= 2
+            and (project / "pids.txt").exists()
+            and len(trial_pids(project)) >= 2
+        ),
+        timeout=60,
+        what="two running trials",
+    )
     return tuner
-
-
-def _pids_written(project: Path) -> int:
-    """How many trial processes got far enough to write their pid (they run TRAIN)."""
-    pids = project / "pids.txt"
-    return len(pids.read_text().split()) if pids.exists() else 0
 
 
 def test_nan_objective_and_trial_timeout_fail_their_trials_with_the_reason(project: Path) -> None:
@@ -282,7 +243,7 @@ def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: 
     assert interrupted  # the trials the kill cut short, whose parameters ran again
     retried = {t["hyperparameters"]["x"] for t in complete}
     assert all(t["hyperparameters"]["x"] in retried for t in interrupted)
-    for pid in map(int, (project / "pids.txt").read_text().split()):
+    for pid in trial_pids(project):
         assert not pid_alive(pid)
 
 
@@ -292,7 +253,7 @@ def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> N
     tuner.send_signal(signal.SIGINT)
     output, _ = tuner.communicate(timeout=60)
     assert tuner.returncode == 130, output
-    for pid in map(int, (project / "pids.txt").read_text().split()):
+    for pid in trial_pids(project):
         assert not pid_alive(pid)
     job = json.loads((only_job(project) / "job.json").read_text())
     assert job["state"] == "INTERRUPTED"
@@ -316,9 +277,7 @@ def test_collect_best_gives_flags_that_train_accepts(project: Path) -> None:
     assert f"x: {best['hyperparameters']['x']}" in flags_file.read_text()
     train = flagrun(project, "train", "train.py", "--flags", str(flags_file))
     assert train.returncode == 0, train.stderr
-    run_dirs = [p for p in (project / "runs").iterdir() if (p / "run.json").exists()]
-    assert len(run_dirs) == 1
-    assert float((run_dirs[0] / "out.txt").read_text()) == best["hyperparameters"]["x"]
+    assert float((only_run(project) / "out.txt").read_text()) == best["hyperparameters"]["x"]
 
 
 def test_bad_yaml_exits_2_and_creates_no_job(project: Path) -> None:
@@ -342,7 +301,7 @@ def test_jobs_lists_the_job(project: Path) -> None:
     assert job["state"] == "COMPLETED" and job["done"] == 2 and job["maxTrials"] == 2
 
 
-def _running_trials(project: Path) -> int:
+def running_trials(project: Path) -> int:
     if not (project / "runs").is_dir():
         return 0
     jobs = [p for p in (project / "runs").iterdir() if (p / "trials").is_dir()]
@@ -358,54 +317,10 @@ def _running_trials(project: Path) -> int:
     return count
 
 
-def _wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
-PRUNE_TRAIN = textwrap.dedent(
-    """
-    import os, time
-    from flagrun import flags, flag_numeric, log_metrics
-
-    FLAGS = flags(flag_numeric("x", 0.3))
-    with open(os.path.join(os.environ["FLAGRUN_PROJECT_DIR"], "pids.txt"), "a") as f:
-        f.write(f"{os.getpid()}\\n")
-    hopeless = FLAGS.x > 0.5
-    for epoch in range(40):
-        log_metrics({"val_acc": 1.0 - (FLAGS.x - 0.3) ** 2 - 0.1 / (epoch + 1)}, step=epoch)
-        if hopeless:
-            time.sleep(0.25)
-    """
-)
-
-
-def hopeless_last_grid_yaml() -> str:
-    """Four good trials fill the median pruner's history, then x=0.9 is hopeless."""
-    return tuning_yaml(
-        maxTrials=5,
-        maxParallelTrials=1,
-        algorithm="GRID_SEARCH",
-        enableTrialEarlyStopping=True,
-        earlyStopping={"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0},
-        params=[
-            {
-                "parameterName": "x",
-                "type": "DISCRETE",
-                "discreteValues": [0.3, 0.31, 0.32, 0.33, 0.9],
-            }
-        ],
-    )
-
-
 def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> None:
     # The grid runs in ascending order: four good quick trials fill the pruner's
     # history, then x=0.9, hopeless from its first epoch and slow, must be cut short.
-    (project / "prune.py").write_text(PRUNE_TRAIN)
+    (project / "prune.py").write_text(HOPELESS_LAST_TRAIN)
     (project / "tuning.yml").write_text(hopeless_last_grid_yaml())
     done = flagrun(project, "tune", "prune.py", "--config", "tuning.yml", "--progress", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -416,7 +331,7 @@ def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> N
     assert pruned["trainingStep"] < 39  # stopped long before its 40 epochs
     record = json.loads((Path(pruned["runDir"]) / "run.json").read_text())
     assert record["status"] == "PRUNED"
-    for pid in map(int, (project / "pids.txt").read_text().split()):
+    for pid in trial_pids(project):
         assert not pid_alive(pid)
 
 

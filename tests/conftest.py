@@ -1,0 +1,49 @@
+"""Fixtures shared by several test modules, and the two rules that set markers.
+
+The markers (registered in pyproject.toml):
+
+* ``keras``, ``chromium``, ``benchmark``: written on the tests that need them;
+* ``postgres``: set here on every test that uses the ``pg`` fixture;
+* ``slow``: set here on every test carrying one of those four. Every other test is in
+  the fast loop, the longest being test_tuner's kill-and-resume jobs (about 10 s each);
+  write ``slow`` by hand on a test only when it would push the loop past a minute.
+
+``pytest -n 2 -m "not slow"`` is the fast loop: under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.helpers import PG_URL
+
+SLOW_KINDS = ("keras", "postgres", "chromium", "benchmark")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pg" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def pg() -> str:
+    """The URL of the PostgreSQL server the distributed tests share.
+
+    Skips the test when the server does not answer, or fails it under
+    FLAGRUN_REQUIRE_POSTGRES=1 (CI).
+    """
+    from flagrun import storage
+
+    try:
+        storage.open_database(PG_URL)
+    except Exception as exc:  # the reason is shown in the skip message
+        if os.environ.get("FLAGRUN_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here: {exc}")
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {exc}")
+    return PG_URL
