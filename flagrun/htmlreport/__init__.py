@@ -6,15 +6,8 @@ inline JavaScript that only sort the trials table. Nothing is fetched from the n
 A job's page is built from its folder (``job.json``, ``trials.jsonl``, each trial's
 ``run.json`` and event files), never from the Optuna study, which is slower to open.
 
-Parameter importances: fANOVA (Optuna's default) needs scikit-learn and a random forest,
-too slow for a report that must appear in well under two seconds. Instead each
-parameter gets the share of the objective's variance that its values alone explain
-(epsilon-squared of a one-way analysis of variance): the complete trials are grouped by
-the parameter (a categorical value, or a quantile bin of a numeric one, at most
-sqrt(n) bins), and ``(SS_between - (k - 1) * MS_within) / SS_total``, floored at 0, is
-reported. Unlike the plain correlation ratio it does not grow just because a parameter
-has many distinct values. It sees each parameter alone: interactions are not split up,
-and the shares need not add up to 1.
+The data comes first (``data``: the trials, their curves, parameter importances), then
+the charts (``charts``: inline SVG) and the pages (``pages``) that lay it out.
 """
 
 from __future__ import annotations
