@@ -113,7 +113,7 @@ def _table(
     artifacts: str | None,
     note: str | None = None,
 ) -> TrialsTable:
-    maximize = spec.goal == "MAXIMIZE"
+    maximize = spec.maximize
     rows.sort(key=lambda row: _rank(row, maximize))
     return TrialsTable(
         job=job_dir.name,

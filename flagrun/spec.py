@@ -122,6 +122,11 @@ class TuningSpec:
     ignored_fields: tuple[str, ...] = ()
     path: Path | None = None
 
+    @property
+    def maximize(self) -> bool:
+        """Whether the goal is to maximize the metric."""
+        return self.goal == "MAXIMIZE"
+
     def to_dict(self) -> dict:
         """JSON-able form, stored in job.json; ``from_dict`` restores it on resume."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}

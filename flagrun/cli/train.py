@@ -61,4 +61,6 @@ def exit_status(result: Any) -> int:
             return 1
     if result.exit_code:
         return int(result.exit_code)
-    return 0 if result.status == "COMPLETED" else 1
+    from flagrun.records import RunStatus
+
+    return 0 if result.status == RunStatus.COMPLETED else 1

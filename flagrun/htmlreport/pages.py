@@ -36,7 +36,7 @@ def job_html(job_dir: Path) -> str:
     """The report page of a tuning job."""
     record = jobstore.read_job(job_dir)
     spec = record.spec
-    maximize = spec.goal == "MAXIMIZE"
+    maximize = spec.maximize
     params = [param.name for param in spec.params]
     trials = read_trials(job_dir, spec.metric_tag)
     best = best_trial(trials, maximize)

@@ -235,7 +235,7 @@ def study_in(
     return optuna.create_study(
         storage=backend,
         study_name=name,
-        direction="maximize" if spec.goal == "MAXIMIZE" else "minimize",
+        direction="maximize" if spec.maximize else "minimize",
         sampler=space.make_sampler(spec),
         pruner=make_pruner(spec),
         load_if_exists=not create,
