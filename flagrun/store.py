@@ -155,7 +155,8 @@ def _try_read(run_id: str, run_dir: Path) -> ListedRun | None:
 
 
 def resolve_run(runs_dir: Path, ref: str) -> Path:
-    """The run folder ``ref`` names: ``latest``, an id, a unique id prefix, or ``<job>/trials/<n>``.
+    """The run folder ``ref`` names: ``latest``, an id, a unique id prefix, ``<job>/trials/<n>``,
+    or the path of a run folder inside ``runs_dir`` (``runs/<job>/trials/3``, as listed).
 
     Refuses paths that leave ``runs_dir`` (``..``, absolute paths, symlinks).
     """
@@ -165,6 +166,13 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
         if not runs:
             raise UsageError(f"no runs in {runs_dir}", hint="start one with `flagrun train`")
         return runs[0].path
+    as_path = Path(ref)
+    if ref and (as_path / RUN_FILE).is_file():
+        if as_path.resolve().is_relative_to(runs_dir.resolve()):
+            return as_path
+        raise UsageError(
+            f"run {ref!r} is not in {runs_dir}", hint=f"give --runs-dir {as_path.parent}"
+        )
     if not ref or os.path.isabs(ref) or ".." in Path(ref).parts:
         raise UsageError(f"{ref!r} is not a run id", hint="give an id from `flagrun runs`")
     candidate = runs_dir / ref
