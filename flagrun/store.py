@@ -264,8 +264,9 @@ def snapshot_source(src_dir: Path, dest: Path, exclude: Iterable[Path] = ()) -> 
     folder when everything in it is; every other top-level entry (data folders,
     big files) becomes a symlink to the original, so a script that reads files
     next to itself still finds them. Never taken: hidden entries, ``runs``,
-    ``__pycache__``, virtual environments, folders holding runs, ``exclude``
-    and ``dest`` itself. The hash is sha256 over relative paths and bytes.
+    ``__pycache__``, virtual environments, folders holding runs or TensorBoard event
+    files (``lightning_logs/`` from a run by hand: outputs, which TensorBoard would show
+    as runs of the job), ``exclude`` and ``dest`` itself. The hash is sha256 over relative paths and bytes.
     """
     src_dir, dest = Path(src_dir).absolute(), Path(dest).absolute()
     skip = {Path(p).absolute() for p in exclude} | {dest}
@@ -297,7 +298,18 @@ def _skipped(entry: Path, skip: set[Path]) -> bool:
     if any(entry == s or s.is_relative_to(entry) for s in skip):
         return True
     if entry.is_dir() and not entry.is_symlink():
-        return (entry / "pyvenv.cfg").exists() or _holds_runs(entry)
+        return (entry / "pyvenv.cfg").exists() or _holds_runs(entry) or _holds_events(entry)
+    return False
+
+
+def _holds_events(folder: Path, budget: int = MAX_FILES) -> bool:
+    """Whether a TensorBoard event file lies below ``folder`` (among its first entries)."""
+    for _, dirs, names in os.walk(folder):
+        if any("tfevents" in name for name in names):
+            return True
+        budget -= len(dirs) + len(names)
+        if budget <= 0:
+            return False
     return False
 
 
