@@ -266,7 +266,8 @@ def snapshot_source(src_dir: Path, dest: Path, exclude: Iterable[Path] = ()) -> 
     next to itself still finds them. Never taken: hidden entries, ``runs``,
     ``__pycache__``, virtual environments, folders holding runs or TensorBoard event
     files (``lightning_logs/`` from a run by hand: outputs, which TensorBoard would show
-    as runs of the job), ``exclude`` and ``dest`` itself. The hash is sha256 over relative paths and bytes.
+    as runs of the job), ``exclude`` and ``dest`` itself. The hash is sha256 over
+    relative paths and bytes.
     """
     src_dir, dest = Path(src_dir).absolute(), Path(dest).absolute()
     skip = {Path(p).absolute() for p in exclude} | {dest}

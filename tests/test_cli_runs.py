@@ -185,3 +185,24 @@ def test_show_takes_a_run_folder_path_as_trials_lists_it(tmp_path):
     store.write_run(elsewhere, run_record("r1"))
     done = flagrun(tmp_path, "show", str(elsewhere))
     assert done.returncode == 2 and "--runs-dir" in done.stderr
+
+
+def test_data_beside_the_script_is_found_through_script_dir(tmp_path):
+    # pytorch/examples' mnist reads '../data' relative to where it is run by hand.
+    script = tmp_path / "examples" / "mnist" / "train.py"
+    script.parent.mkdir(parents=True)
+    (tmp_path / "examples" / "data").mkdir()
+    (tmp_path / "examples" / "data" / "digits.txt").write_text("3 1 4\n")
+    script.write_text("print(open('../data/digits.txt').read())\n")
+    done = flagrun(tmp_path, "train", "examples/mnist/train.py")
+    assert done.returncode == 1
+    assert "flagrun.script_dir() / '../data'" in done.stderr.splitlines()[-1]
+    shown = flagrun(tmp_path, "show", "latest").stdout
+    assert "script_dir()" in shown  # the run's reason says it too
+
+    script.write_text(
+        "import flagrun\nprint(open(flagrun.script_dir() / '../data/digits.txt').read())\n"
+    )
+    done = flagrun(tmp_path, "train", "examples/mnist/train.py")
+    assert done.returncode == 0, done.stderr
+    assert "3 1 4" in done.stdout

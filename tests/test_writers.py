@@ -286,3 +286,32 @@ def test_a_writer_is_pruned_live_and_its_tag_resolves_in_every_trial(
         own = {"tensorboardX": {"lr": 0.01, "optimizer": "sgd"}, "lightning": {"lr": 0.05}}
         assert sessions["trials/1"]["hparams"] == {"x": 0.3, **own[writer]}
         assert set(own[writer]) <= set(infos)
+
+
+def test_a_writer_told_to_write_elsewhere_is_named_with_what_to_do(tmp_path: Path) -> None:
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    elsewhere = tmp_path / "tmp" / "mnist"  # as pytorch's examples write to /tmp/mnist
+    (tmp_path / "train.py").write_text(
+        textwrap.dedent(
+            f"""
+            from flagrun import flags, flag_numeric
+            from torch.utils.tensorboard import SummaryWriter
+            FLAGS = flags(flag_numeric("x", 0.3))
+            writer = SummaryWriter({str(elsewhere)!r})
+            writer.add_scalar("Accuracy/test", 0.5, 0)
+            writer.close()
+            """
+        )
+    )
+    done = flagrun(tmp_path, "train", "train.py")
+    assert done.returncode == 0, done.stderr
+    assert f"torch's SummaryWriter writes to {elsewhere}, outside the run folder" in done.stderr
+    assert "relative log dir" in done.stderr
+    assert list(elsewhere.glob("*tfevents*"))  # the script's own wish is kept
+
+    (tmp_path / "tuning.yml").write_text(tuning_yaml("Accuracy/test"))
+    done = flagrun(tmp_path, "tune", "train.py", "--config", "tuning.yml")
+    assert done.returncode != 0
+    assert "the run wrote no scalar tags" in done.stderr
+    assert "below the run folder" in done.stderr and "absolute" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -66,6 +67,7 @@ def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpe
         env={
             "FLAGRUN_JOB_DIR": str(job.job_dir),
             "FLAGRUN_TRIAL_ID": str(trial_id),
+            "FLAGRUN_SCRIPT_DIR": str(_original_script_dir(job)),
             objective.METRIC_TAG_ENV: spec.metric_tag,
         },
         echo=False,
@@ -73,6 +75,14 @@ def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpe
         job=job.job_dir.name,
         trial_id=trial_id,
     )
+
+
+def _original_script_dir(job: Job) -> Path:
+    """The folder of the script the job was started with (trials run its snapshot)."""
+    record = job.record
+    if not record.script_path:
+        return job.script.parent
+    return (Path(record.project_dir or ".") / record.script_path).parent
 
 
 def judge(active: ActiveTrial, result: runner.RunResult, spec: TuningSpec) -> Verdict:
