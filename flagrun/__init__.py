@@ -17,6 +17,7 @@ from flagrun.flags import (
     flag_string,
     flags,
     run_dir,
+    script_dir,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "log_metrics",
     "report",
     "run_dir",
+    "script_dir",
     "should_stop",
     "train",
     "trials",

@@ -1,28 +1,42 @@
-"""Automatic Keras capture inside the training process, as tfruns does it.
+"""What flagrun changes inside the training process so the tuner sees its metrics live.
 
-When a script run by flagrun (``FLAGRUN_RUN_DIR`` set) calls ``Model.fit``
-without a TensorBoard callback, a ``keras.callbacks.TensorBoard`` writing to
-``<run dir>/logs`` is added, so every Keras training leaves the event files
-the tuner reads, with no change to the script. A script's own TensorBoard
-callback is left alone.
+When a script runs under flagrun (``FLAGRUN_RUN_DIR`` set), with no change to the script:
 
-``install()`` must stay free: it never imports Keras or TensorFlow. It puts
-an import hook on ``sys.meta_path`` that patches ``Model.fit`` right after
-``keras.src.models.model`` (where Keras 3 defines ``Model``, whichever of
-``import keras``, ``from tensorflow import keras`` or ``tf.keras`` loads it)
-has been executed. ``FLAGRUN_CAPTURE=0`` turns all of this off.
+* Keras: ``Model.fit`` without a TensorBoard callback gets one writing to
+  ``<run dir>/logs`` (tfruns does the same); a script's own callback is left alone.
+* Writers that buffer: torch's and tensorboardX's ``SummaryWriter`` and TF1's
+  ``FileWriter`` keep points in memory for up to ``flush_secs`` (120 s), so no point
+  reached the event file, and the pruner, until the writer closed. Each is created with
+  a ``flush_secs`` that puts every point on disk within ``FLUSH_SECONDS`` (unless the
+  script passes its own ``flush_secs``). TF2's ``create_file_writer`` and Keras' callback
+  already flush when ``as_default()`` is left.
+* A writer told to write outside the run folder (``/tmp/mnist``) gets one line on
+  stderr saying the tuner cannot read it there.
+* A script's own TensorBoard HParams (torch's and tensorboardX's ``add_hparams``,
+  Lightning's ``save_hyperparameters()``) would make a second HParams session of the
+  run and an experiment competing with flagrun's; their values go to
+  ``<run dir>/script_hparams.json`` instead, which flagrun shows beside the run's flags.
+  The metric scalars they come with are written as usual.
+
+``install()`` must stay free: it never imports Keras, TensorFlow, torch or tensorboardX.
+It puts an import hook on ``sys.meta_path`` that patches each module in ``_HOOKS`` right
+after it has been executed, whichever import path loads it. ``FLAGRUN_CAPTURE=0`` turns
+all of this off.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from importlib.abc import Loader
     from importlib.machinery import ModuleSpec
     from types import ModuleType
@@ -31,32 +45,70 @@ RUN_DIR_ENV = "FLAGRUN_RUN_DIR"
 OPT_OUT_ENV = "FLAGRUN_CAPTURE"
 LOG_SUBDIR = "logs"
 MODEL_MODULE = "keras.src.models.model"
+SCRIPT_HPARAMS_FILE = "script_hparams.json"
+# Writers with a flushing thread wake this often; a point waits at most this long. (0 would
+# make their thread spin: it polls its queue without blocking once the flush time passed.)
+FLUSH_SECONDS = 0.25
 _PATCHED = "__flagrun_capture__"
 
 
-def install() -> None:
-    """Capture Keras ``Model.fit`` metrics into ``<run dir>/logs``.
+@dataclass(frozen=True)
+class _Writer:
+    """A buffering writer class and how flagrun makes it write each point at once."""
 
-    A no-op when ``FLAGRUN_RUN_DIR`` is unset or ``FLAGRUN_CAPTURE=0``.
-    Safe to call more than once; imports neither Keras nor TensorFlow.
+    module: str
+    name: str
+    flush_secs: float  # given when the script gives none
+    log_dir_args: tuple[str, ...]  # its parameters that name the folder it writes to
+    file_writer: str | None = None  # its FileWriter class, whose add_summary gets hparams
+
+
+_WRITERS = (
+    _Writer("torch.utils.tensorboard.writer", "SummaryWriter", FLUSH_SECONDS, ("log_dir",),
+            "FileWriter"),
+    _Writer("tensorboardX.writer", "SummaryWriter", FLUSH_SECONDS, ("logdir", "log_dir"),
+            "FileWriter"),
+    # TF1's thread flushes after a write once flush_secs have passed: 0 is every write.
+    _Writer("tensorflow.python.summary.writer.writer", "FileWriter", 0.0, ("logdir",)),
+)  # fmt: skip
+
+
+def install() -> None:
+    """Patch Keras and the buffering writers when (if ever) the script imports them.
+
+    A no-op when ``FLAGRUN_RUN_DIR`` is unset or ``FLAGRUN_CAPTURE=0``. Safe to call
+    more than once; imports none of the frameworks it patches.
     """
     run_dir = os.environ.get(RUN_DIR_ENV)
     if not run_dir or os.environ.get(OPT_OUT_ENV, "1").strip().lower() in ("0", "false", "no"):
         return
-    log_dir = Path(run_dir).resolve() / LOG_SUBDIR
-    module = sys.modules.get(MODEL_MODULE)
-    if module is not None:
-        _patch_model_module(module, log_dir)
-        return
-    if not any(isinstance(finder, _KerasFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _KerasFinder(log_dir))
+    hooks = _hooks(Path(run_dir).resolve())
+    pending = {}
+    for name, patch in hooks.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            pending[name] = patch
+    if pending and not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(pending))
 
 
-class _KerasFinder:
-    """Finds ``keras.src.models.model`` through the other finders and wraps its loader."""
+def _hooks(run_dir: Path) -> dict[str, Callable[[ModuleType], None]]:
+    """Module name -> what to patch in it once executed."""
+    hooks: dict[str, Callable[[ModuleType], None]] = {
+        MODEL_MODULE: functools.partial(_patch_model_module, run_dir=run_dir)
+    }
+    for writer in _WRITERS:
+        hooks[writer.module] = functools.partial(_patch_writer, writer=writer, run_dir=run_dir)
+    return hooks
 
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
+
+class _Finder:
+    """Finds the hooked modules through the other finders and wraps their loaders."""
+
+    def __init__(self, hooks: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.hooks = hooks
 
     def find_spec(
         self,
@@ -64,55 +116,60 @@ class _KerasFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if fullname != MODEL_MODULE:
+        patch = self.hooks.get(fullname)
+        if patch is None:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = cast("Loader", _PatchingLoader(spec.loader, self.log_dir))
+                spec.loader = cast("Loader", _PatchingLoader(spec.loader, patch))
                 return spec
         return None
 
 
 class _PatchingLoader:
-    """Delegates to the real loader, then patches ``Model.fit`` in the fresh module."""
+    """Delegates to the real loader, then patches the fresh module."""
 
-    def __init__(self, loader: Loader, log_dir: Path) -> None:
+    def __init__(self, loader: Loader, patch: Callable[[ModuleType], None]) -> None:
         self._loader = loader
-        self._log_dir = log_dir
+        self._patch = patch
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
-        _patch_model_module(module, self._log_dir)
+        self._patch(module)
 
     def __getattr__(self, name: str) -> Any:
         # get_source, get_code, is_package, ...: whatever tools ask the real loader.
         return getattr(self._loader, name)
 
 
-def _patch_model_module(module: ModuleType, log_dir: Path) -> None:
+# -- Keras ---------------------------------------------------------------------------------
+
+
+def _patch_model_module(module: ModuleType, run_dir: Path) -> None:
     model_class = getattr(module, "Model", None)
     fit = getattr(model_class, "fit", None)
     if model_class is None or fit is None or getattr(fit, _PATCHED, False):
         return
-    model_class.fit = _wrap_fit(fit, log_dir)
+    model_class.fit = _wrap_fit(fit, run_dir)
 
 
-def _wrap_fit(fit: Callable[..., Any], log_dir: Path) -> Callable[..., Any]:
+def _wrap_fit(fit: Callable[..., Any], run_dir: Path) -> Callable[..., Any]:
     import inspect
 
     signature = inspect.signature(fit)
+    log_dir = run_dir / LOG_SUBDIR
 
     @functools.wraps(fit)
     def fit_with_tensorboard(self: Any, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         callbacks = bound.arguments.get("callbacks")
-        if _needs_tensorboard(callbacks):
+        if _needs_tensorboard(callbacks, run_dir):
             from keras.callbacks import TensorBoard
 
             # Each epoch's scalars reach the disk as the epoch ends (the summary
@@ -124,9 +181,128 @@ def _wrap_fit(fit: Callable[..., Any], log_dir: Path) -> Callable[..., Any]:
     return fit_with_tensorboard
 
 
-def _needs_tensorboard(callbacks: Any) -> bool:
+def _needs_tensorboard(callbacks: Any, run_dir: Path) -> bool:
     from keras.callbacks import CallbackList, TensorBoard
 
     if isinstance(callbacks, CallbackList):
         return False  # a ready-made list is the script's own business
-    return not any(isinstance(callback, TensorBoard) for callback in callbacks or [])
+    own = [callback for callback in callbacks or [] if isinstance(callback, TensorBoard)]
+    for callback in own:
+        _warn_if_outside(getattr(callback, "log_dir", None), run_dir, "TensorBoard callback")
+    return not own
+
+
+# -- buffering writers ---------------------------------------------------------------------
+
+
+def _patch_writer(module: ModuleType, writer: _Writer, run_dir: Path) -> None:
+    cls = getattr(module, writer.name, None)
+    init = getattr(cls, "__init__", None)
+    if cls is None or init is None or getattr(init, _PATCHED, False):
+        return
+    cls.__init__ = _wrap_init(init, writer, run_dir)
+    file_writer = getattr(module, writer.file_writer, None) if writer.file_writer else None
+    add_summary = getattr(file_writer, "add_summary", None)
+    if file_writer is not None and add_summary is not None:
+        file_writer.add_summary = _wrap_add_summary(add_summary, run_dir)
+
+
+def _wrap_init(init: Callable[..., None], writer: _Writer, run_dir: Path) -> Callable[..., None]:
+    import inspect
+
+    signature = inspect.signature(init)
+    label = f"{writer.module.split('.')[0]}'s {writer.name}"
+
+    @functools.wraps(init)
+    def init_flushing_each_point(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            given = signature.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            return init(self, *args, **kwargs)  # let the writer report its own misuse
+        if "flush_secs" not in given:
+            kwargs["flush_secs"] = writer.flush_secs
+        for name in writer.log_dir_args:
+            _warn_if_outside(given.get(name), run_dir, label)
+        return init(self, *args, **kwargs)
+
+    setattr(init_flushing_each_point, _PATCHED, True)
+    return init_flushing_each_point
+
+
+_warned: set[str] = set()
+
+
+def _warn_if_outside(log_dir: Any, run_dir: Path, writer: str) -> None:
+    """One line on stderr when a writer is told to write where the tuner does not read."""
+    if not isinstance(log_dir, (str, os.PathLike)):
+        return
+    text = os.fspath(log_dir)
+    if "://" not in text and (run_dir / text).resolve().is_relative_to(run_dir):
+        return
+    if text in _warned:
+        return
+    _warned.add(text)
+    print(
+        f"flagrun: {writer} writes to {text}, outside the run folder {run_dir}: flagrun "
+        "reads event files only below the run folder, so the tuner will not see these "
+        "metrics. Give it a relative log dir (e.g. 'logs') or one under flagrun.run_dir().",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# -- a script's own HParams ----------------------------------------------------------------
+
+
+def _wrap_add_summary(add_summary: Callable[..., Any], run_dir: Path) -> Callable[..., Any]:
+    @functools.wraps(add_summary)
+    def add_summary_without_hparams(self: Any, summary: Any, *args: Any, **kwargs: Any) -> Any:
+        rest = _take_hparams(summary, run_dir)
+        if rest is None:
+            return None
+        return add_summary(self, rest, *args, **kwargs)
+
+    return add_summary_without_hparams
+
+
+def _take_hparams(summary: Any, run_dir: Path) -> Any:
+    """``summary`` less its hparams-plugin values, whose hparams go to the run's
+    script_hparams.json; None when nothing else is left."""
+    values = getattr(summary, "value", None)
+    if values is None:  # a serialized summary: not what add_hparams writes
+        return summary
+    plugins = [value.metadata.plugin_data.plugin_name for value in values]
+    if "hparams" not in plugins:
+        return summary
+    for value, plugin in zip(values, plugins, strict=True):
+        if plugin == "hparams":
+            _record_script_hparams(value.metadata.plugin_data.content, run_dir)
+    if all(plugin == "hparams" for plugin in plugins):
+        return None
+    rest = type(summary)()
+    rest.CopyFrom(summary)
+    del rest.value[:]
+    rest.value.extend(v for v, plugin in zip(values, plugins, strict=True) if plugin != "hparams")
+    return rest
+
+
+def _record_script_hparams(content: bytes, run_dir: Path) -> None:
+    """Merge a session start's hparam values into ``<run dir>/script_hparams.json``."""
+    from google.protobuf import json_format
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    if not data.HasField("session_start_info"):
+        return  # the experiment and the session end say nothing flagrun does not know
+    hparams = {
+        name: json_format.MessageToDict(value)
+        for name, value in data.session_start_info.hparams.items()
+    }
+    path = run_dir / SCRIPT_HPARAMS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    from flagrun._atomic import write_json_atomic
+
+    write_json_atomic(path, {**known, **hparams})

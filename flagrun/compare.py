@@ -11,6 +11,7 @@ from typing import Any
 
 from flagrun import store
 from flagrun.records import RunRecord
+from flagrun.tags import display_names
 
 # Source files larger than this are compared by size only.
 MAX_DIFF_BYTES = 1 << 20
@@ -23,7 +24,7 @@ class Comparison:
     a: RunRecord
     b: RunRecord
     flags: list[tuple[str, Any, Any]]  # (name, value in a, value in b), differing only
-    metrics: list[tuple[str, Any, Any, float | None]]  # (tag, a, b, b - a), every tag
+    metrics: list[tuple[str, Any, Any, float | None]]  # (name, a, b, b - a), every metric
     source: dict[str, tuple[list[str], list[str]]]  # path -> (lines in a, in b), differing only
 
     def unified_diff(self, rel: str) -> list[str]:
@@ -55,6 +56,8 @@ def _flag_changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, 
 def _metric_changes(
     a: dict[str, Any], b: dict[str, Any]
 ) -> list[tuple[str, Any, Any, float | None]]:
+    """Each metric by name in both runs (their writers' timestamped folders differ)."""
+    a, b = _by_name(a), _by_name(b)
     rows = []
     for tag in sorted({*a, *b}):
         value_a, value_b = _value(a.get(tag)), _value(b.get(tag))
@@ -62,6 +65,10 @@ def _metric_changes(
         delta = value_b - value_a if both and math.isfinite(value_b - value_a) else None
         rows.append((tag, value_a, value_b, delta))
     return rows
+
+
+def _by_name(summary: dict[str, Any]) -> dict[str, Any]:
+    return {name: summary[tag] for tag, name in display_names(summary).items()}
 
 
 def _value(entry: Any) -> Any:

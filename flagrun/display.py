@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flagrun.records import JobState, RunRecord, RunStatus, TrialState
+from flagrun.tags import display_names
 
 if TYPE_CHECKING:
     from flagrun.store import ListedRun
@@ -83,11 +84,17 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
+def metrics_by_name(record: RunRecord) -> dict[str, Any]:
+    """A run's last metric values by name (``validation/epoch_accuracy``, not the tag path
+    under its writer's timestamped folder), so runs of one script share their columns."""
+    return {name: record.metric(tag) for tag, name in display_names(record.metrics).items()}
+
+
 def metric_columns(records: Iterable[RunRecord], limit: int = MAX_METRIC_COLUMNS) -> list[str]:
     """The metric names worth a column: the preferred ones first, then the most common."""
     counts: dict[str, int] = {}
     for record in records:
-        for name in record.metrics:
+        for name in display_names(record.metrics).values():
             counts[name] = counts.get(name, 0) + 1
     preferred = [name for name in PREFERRED_METRICS if name in counts]
     rest = sorted((n for n in counts if n not in preferred), key=lambda n: (-counts[n], n))
@@ -106,13 +113,14 @@ def print_runs(runs: list[ListedRun]) -> None:
         table.add_column(column, overflow="fold")
     for run in runs:
         record = run.record
+        values = metrics_by_name(record)
         table.add_row(
             run.id,
             status_text(run.status),
             record.label or "",
             record.script.rsplit("/", 1)[-1],
             format_duration(record.duration),
-            *(format_value(record.metric(m)) for m in metrics),
+            *(format_value(values.get(m)) for m in metrics),
             format_flags(record.flags),
         )
     out.print(table)
@@ -133,9 +141,10 @@ def print_csv(runs: list[ListedRun]) -> None:
     writer.writerow(fixed + metrics + [f"flag_{n}" for n in flag_names])
     for run in runs:
         record = run.record
+        values = metrics_by_name(record)
         writer.writerow(
             [run.id, run.status.value, record.label or "", record.script, _blank(record.duration)]
-            + [format_value(record.metric(m)) for m in metrics]
+            + [format_value(values.get(m)) for m in metrics]
             + [format_value(record.flags.get(n)) for n in flag_names]
         )
 
@@ -162,7 +171,7 @@ def print_run(run: ListedRun, output_tail: list[str]) -> None:
         summary.add_row("git", git["commit"][:12] + (" (dirty)" if git.get("dirty") else ""))
     out.print(summary)
     _print_mapping(out, "flags", record.flags)
-    _print_mapping(out, "metrics", {name: record.metric(name) for name in record.metrics})
+    _print_mapping(out, "metrics", metrics_by_name(record))
     if record.metrics_error:
         out.print(f"metrics error: {record.metrics_error}")
     if output_tail:

@@ -44,6 +44,7 @@ __all__ = [
 
 FLAG_TYPES = ("integer", "numeric", "string", "boolean")
 RUN_DIR_ENV = "FLAGRUN_RUN_DIR"
+SCRIPT_DIR_ENV = "FLAGRUN_SCRIPT_DIR"
 PROFILE_ENV = "FLAGRUN_CONFIG"
 FLAGS_JSON = "flags.json"
 
@@ -478,6 +479,23 @@ def run_dir() -> Path | None:
 
     value = os.environ.get(RUN_DIR_ENV)
     return Path(value) if value else None
+
+
+def script_dir() -> Path:
+    """The folder of the script as you keep it: where its relative paths start by hand.
+
+    Under flagrun the script runs in its run folder (``FLAGRUN_SCRIPT_DIR`` names the
+    script's own folder), so ``'../data'`` or ``'.'`` no longer find the data beside it:
+    write ``flagrun.script_dir() / "../data"`` instead. Run by hand: the running script's
+    folder.
+    """
+    from pathlib import Path
+
+    value = os.environ.get(SCRIPT_DIR_ENV)
+    if value:
+        return Path(value)
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return Path(main_file).resolve().parent if main_file else Path.cwd()
 
 
 def format_help(declared: Mapping[str, Flag], prog: str = "script.py") -> str:

@@ -10,30 +10,39 @@ TensorBoard's hparams dashboard reads three summaries (tensors of plugin ``hpara
 
 A session's metric values are the last points of the scalars named by the experiment's
 metrics, each a (group, tag) pair: group is the event folder relative to the session
-folder (Keras' ``logs/validation``), tag the scalar's own tag (``epoch_accuracy``). Without
-an experiment (a plain ``flagrun train`` run) TensorBoard builds one from the sessions'
-values and every scalar below them.
+folder, tag the scalar's own tag. Writers put a run's events in folders of their own
+choosing, timestamped or versioned (``logs/fit/20261202-055426/validation``,
+``lightning_logs/version_0``), which no (group, tag) pair names in every trial. So the
+session end also holds flagrun's reading of the run: the last point of every metric under
+its name (``flagrun.tags``: ``validation/epoch_accuracy``, ``val_acc``) in the session
+folder itself (group ''), and, for a trial, its objective value under the job's metric tag
+as the YAML writes it. The experiment names those, so the columns are the same for every
+trial and layout, and the objective column is filled once a trial has ended.
+
+A script's own HParams (``add_hparams``, Lightning's ``save_hyperparameters()``) are kept
+out of the event files by ``flagrun.capture`` and shown here beside the run's flags.
 
 So ``tensorboard --logdir runs/<job-id>`` shows one row per trial. Layout::
 
     <job>/events.out.tfevents.0000000000.flagrun-hparams       the experiment
     <run>/events.out.tfevents.0000000000.flagrun-hparams-1     session start
-    <run>/events.out.tfevents.0000000000.flagrun-hparams-2     session end (a finished run)
+    <run>/events.out.tfevents.0000000000.flagrun-hparams-2     session end and metrics
 
 Each file has a fixed name and is replaced atomically, so writing again never adds a
 second session. Start and end are separate files, the end written only once the run has
 finished: a TensorBoard already watching the run reads files in name order and picks up
 the new end file, whereas it never re-reads a file it has read. ``flagrun.metrics``
-ignores these files' tensors (plugin ``hparams``, not ``scalars``).
+skips these files.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,13 +53,15 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from flagrun import jobstore, metrics, store
 from flagrun._atomic import write_bytes_atomic
-from flagrun.records import RunStatus, TrialState
+from flagrun.capture import SCRIPT_HPARAMS_FILE
+from flagrun.errors import StoreError
+from flagrun.records import RunRecord, RunStatus, TrialState
+from flagrun.sources.events import HPARAMS_MARK
 
-_NAME = "events.out.tfevents.0000000000.flagrun-hparams"  # sorts before real event files
+_NAME = f"events.out.tfevents.0000000000.{HPARAMS_MARK}"  # sorts before real event files
 EXPERIMENT_FILE = _NAME
 START_FILE = f"{_NAME}-1"
 END_FILE = f"{_NAME}-2"
-LOGS = metrics.LOG_DIR
 
 # Any state word not here (KILLED, PRUNED, INTERRUPTED...) is STATUS_UNKNOWN: TensorBoard's
 # Status has no "aborted", and a stopped run neither failed nor succeeded.
@@ -61,7 +72,6 @@ _STATUSES: dict[str, int] = {
     RunStatus.CRASHED: api_pb2.STATUS_FAILURE,
     RunStatus.RUNNING: api_pb2.STATUS_RUNNING,
 }
-_KERAS_NAMES = {"acc": "epoch_accuracy", "accuracy": "epoch_accuracy", "loss": "epoch_loss"}
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -71,33 +81,33 @@ def write_experiment(job_dir: Path, params: list[dict], metric_tag: str, goal: s
     """Write the job's hparams experiment: each param's domain and the metrics.
 
     ``params`` are ``ParamSpec.to_dict()`` dicts (job.json's ``spec.params``);
-    ``metric_tag`` is the objective as the YAML names it (``val_acc`` or a tag path).
-    The metrics are the objective first, then every other scalar the trials wrote so
-    far; before any trial has written the objective, its place is guessed from Keras'
-    layout (``val_acc`` -> ``logs/validation`` / ``epoch_accuracy``).
+    ``metric_tag`` is the objective as the YAML names it (``val_acc`` or a tag path), the
+    name every trial's session end gives its objective value. The other metrics are
+    those the trials wrote so far, by name; the hparams are the params, then the
+    scripts' own hparams.
     """
     job_dir = Path(job_dir)
-    names = _metric_names(_trial_dirs(job_dir))
-    objective = _objective_name(metric_tag, names)
-    infos = [
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(group=objective[0], tag=objective[1]),
-            display_name=metric_tag,
-            description=f"tuning objective ({goal.upper()})",
-        )
-    ]
-    for path, (group, tag) in sorted(names.items()):
-        if (group, tag) != objective:
-            infos.append(
-                api_pb2.MetricInfo(name=api_pb2.MetricName(group=group, tag=tag), display_name=path)
-            )
-    experiment = api_pb2.Experiment(
-        hparam_infos=[_hparam_info(param) for param in params],
-        metric_infos=infos,
-        time_created_secs=time.time(),
+    seen = _Seen.of(_trial_dirs(job_dir), metric_tag)
+    objective = api_pb2.MetricInfo(
+        name=api_pb2.MetricName(tag=metric_tag),
+        display_name=metric_tag,
+        description=f"tuning objective ({goal.upper()})",
     )
-    data = plugin_data_pb2.HParamsPluginData(experiment=experiment)
-    _write_events(job_dir / EXPERIMENT_FILE, [(metadata.EXPERIMENT_TAG, data)])
+    infos = [_hparam_info(param) for param in params]
+    infos += _script_hparam_infos(seen.script_hparams, {param["name"] for param in params})
+    _write_experiment(job_dir, infos, [objective, *_metric_infos(seen.names - {metric_tag})])
+
+
+def write_runs_experiment(folder: Path, run_dirs: Iterable[Path]) -> None:
+    """An experiment over plain runs in ``folder``: their flags, and their metrics by name
+    (TensorBoard's own guess would give each timestamped writer folder its columns)."""
+    run_dirs = list(run_dirs)
+    seen = _Seen.of(run_dirs, None)
+    values: dict[str, Any] = {}
+    for run_dir in run_dirs:
+        for name, value in _session_hparams(run_dir, store.read_run(run_dir)).items():
+            values.setdefault(name, value)
+    _write_experiment(Path(folder), _script_hparam_infos(values, set()), _metric_infos(seen.names))
 
 
 def write_session(
@@ -107,14 +117,16 @@ def write_session(
     *,
     start_time: float | None = None,
     end_time: float | None = None,
+    scalars: Mapping[str, tuple[float, int]] | None = None,
 ) -> None:
     """Make ``run_dir`` an hparams session: its flag values, and its status once finished.
 
     ``status`` is a run status (COMPLETED, FAILED, CRASHED, KILLED, RUNNING) or an
     Optuna trial state (COMPLETE, PRUNED, FAILED): success, failure, or (KILLED, PRUNED,
     INTERRUPTED, anything else) unknown, TensorBoard having no "aborted"; RUNNING writes
-    no end at all. Values that are not bool, number or
-    string (None, lists) are left out. Times are seconds since the epoch (default: now).
+    no end at all. Values that are not bool, number or string (None, lists) are left
+    out. Times are seconds since the epoch (default: now). ``scalars`` (name -> (value,
+    step)) go into the session end, where the experiment's metrics find them.
     """
     run_dir = Path(run_dir)
     start = plugin_data_pb2.SessionStartInfo(
@@ -133,18 +145,21 @@ def write_session(
         status=code, end_time_secs=time.time() if end_time is None else end_time
     )
     data = plugin_data_pb2.HParamsPluginData(session_end_info=end)
-    _write_events(run_dir / END_FILE, [(metadata.SESSION_END_INFO_TAG, data)])
+    _write_events(run_dir / END_FILE, [(metadata.SESSION_END_INFO_TAG, data)], scalars or {})
 
 
 def write_run_session(run_dir: Path) -> None:
-    """``write_session`` from the run's own ``run.json`` (flags, status, start/end)."""
+    """``write_session`` from the run's own ``run.json`` (flags, status, start/end), its
+    scripts' hparams, and its metrics by name (a trial's objective under the job's tag)."""
+    run_dir = Path(run_dir)
     record = store.read_run(run_dir)
     write_session(
         run_dir,
-        record.flags,
+        _session_hparams(run_dir, record),
         record.status.value,
         start_time=_timestamp(record.start),
         end_time=_timestamp(record.end),
+        scalars=_session_scalars(run_dir, record),
     )
 
 
@@ -157,6 +172,79 @@ def write_job_hparams(job_dir: Path) -> None:
     write_experiment(
         job_dir, [param.to_dict() for param in spec.params], spec.metric_tag, spec.goal
     )
+
+
+# -- what the runs hold ---------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    """The metric names and the scripts' own hparams of some runs."""
+
+    names: set[str]
+    script_hparams: dict[str, Any]
+
+    @classmethod
+    def of(cls, run_dirs: Iterable[Path], objective: str | None) -> _Seen:
+        seen = cls(set(), {})
+        for run_dir in run_dirs:
+            scalars = metrics.read_scalars(run_dir)
+            shown = metrics.display_names(scalars)
+            found = metrics.find_tag(objective, scalars) if objective else None
+            seen.names.update(name for tag, name in shown.items() if tag != found)
+            for name, value in _script_hparams(run_dir).items():
+                seen.script_hparams.setdefault(name, value)
+        return seen
+
+
+def _session_hparams(run_dir: Path, record: RunRecord) -> dict[str, Any]:
+    """The run's flags, and beside them the hparams its script logged itself."""
+    return {**_script_hparams(run_dir), **record.flags}
+
+
+def _script_hparams(run_dir: Path) -> dict[str, Any]:
+    try:
+        values = json.loads((run_dir / SCRIPT_HPARAMS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _session_scalars(run_dir: Path, record: RunRecord) -> dict[str, tuple[float, int]]:
+    """Name -> (last value, step) of every metric; for a trial, its objective value too
+    (what ``flagrun trials`` shows) under the job's metric tag."""
+    scalars = metrics.read_scalars(run_dir)
+    out = {}
+    for tag, name in metrics.display_names(scalars).items():
+        if scalars[tag]:
+            out[name] = (scalars[tag][-1].value, scalars[tag][-1].step)
+    objective = _objective_tag(run_dir, record)
+    if objective is not None:
+        found = metrics.find_tag(objective, scalars)
+        outcome = record.trial
+        if outcome is not None and outcome.objective_value is not None:
+            out[objective] = (outcome.objective_value, outcome.training_step or 0)
+        elif found is not None and scalars[found]:
+            out[objective] = (scalars[found][-1].value, scalars[found][-1].step)
+    return out
+
+
+def _objective_tag(run_dir: Path, record: RunRecord) -> str | None:
+    """The metric tag of the job a trial belongs to (``<job>/trials/<n>``), else None."""
+    if record.job is None:
+        return None
+    try:
+        return jobstore.read_job(run_dir.parent.parent).spec.metric_tag
+    except StoreError:
+        return None
+
+
+def _trial_dirs(job_dir: Path) -> list[Path]:
+    trials = job_dir / jobstore.TRIALS_DIR
+    if not trials.is_dir():
+        return []
+    found = [p for p in trials.iterdir() if (p / store.RUN_FILE).is_file()]
+    return sorted(found, key=lambda p: (len(p.name), p.name))
 
 
 # -- experiment pieces ----------------------------------------------------------------------
@@ -176,65 +264,38 @@ def _hparam_info(param: Mapping[str, Any]) -> api_pb2.HParamInfo:
     return info
 
 
-def _trial_dirs(job_dir: Path) -> list[Path]:
-    trials = job_dir / jobstore.TRIALS_DIR
-    if not trials.is_dir():
-        return []
-    found = [p for p in trials.iterdir() if (p / store.RUN_FILE).is_file()]
-    return sorted(found, key=lambda p: (len(p.name), p.name))
-
-
-def _metric_names(run_dirs: Iterable[Path]) -> dict[str, tuple[str, str]]:
-    """flagrun tag path (``validation/epoch_accuracy``) -> TensorBoard (group, tag)."""
-    names: dict[str, tuple[str, str]] = {}
-    for run_dir in run_dirs:
-        folders = _event_folders(run_dir)
-        for path in metrics.read_scalars(run_dir):
-            names.setdefault(path, _split(path, folders))
-    return names
-
-
-def _event_folders(run_dir: Path) -> list[str]:
-    """Folders holding event files, relative to ``run_dir`` ('' for the folder itself)."""
-    found = []
-    for folder, subdirs, files in os.walk(run_dir):
-        if Path(folder) == run_dir:
-            subdirs[:] = [d for d in subdirs if d not in metrics.SKIP_DIRS]
-        if any("tfevents" in name for name in files):
-            relative = os.path.relpath(folder, run_dir)
-            found.append("" if relative == "." else Path(relative).as_posix())
-    return found
-
-
-def _split(path: str, folders: list[str]) -> tuple[str, str]:
-    """Undo flagrun's tag prefixing: the event folder whose prefix is longest wins."""
-    best = ("", path)
-    best_len = -1
-    for folder in folders:
-        parts = folder.split("/") if folder else []
-        prefix = "/".join(parts[1:] if parts[:1] == [LOGS] else parts)
-        if prefix and not path.startswith(prefix + "/"):
+def _script_hparam_infos(values: Mapping[str, Any], taken: set[str]) -> list[api_pb2.HParamInfo]:
+    """Hparams known by an example value only: typed by it, without a domain."""
+    infos = []
+    for name, value in sorted(values.items()):
+        if name in taken or not _supported(value):
             continue
-        if len(prefix) > best_len:
-            best_len = len(prefix)
-            best = (folder, path[len(prefix) + 1 :] if prefix else path)
-    return best
+        kind = (
+            api_pb2.DATA_TYPE_BOOL
+            if isinstance(value, bool)
+            else api_pb2.DATA_TYPE_STRING
+            if isinstance(value, str)
+            else api_pb2.DATA_TYPE_FLOAT64
+        )
+        infos.append(api_pb2.HParamInfo(name=name, type=kind))
+    return infos
 
 
-def _objective_name(metric_tag: str, names: dict[str, tuple[str, str]]) -> tuple[str, str]:
-    found = metrics.find_tag(metric_tag, names)
-    if found is not None:
-        return names[found]
-    # No trial has written it yet: guess Keras' layout, else log_metrics' bare tag.
-    side, base = (
-        ("validation", metric_tag[4:]) if metric_tag.startswith("val_") else ("train", metric_tag)
+def _metric_infos(names: Iterable[str]) -> list[api_pb2.MetricInfo]:
+    return [
+        api_pb2.MetricInfo(name=api_pb2.MetricName(tag=name), display_name=name)
+        for name in sorted(names)
+    ]
+
+
+def _write_experiment(
+    folder: Path, hparams: list[api_pb2.HParamInfo], metric_infos: list[api_pb2.MetricInfo]
+) -> None:
+    experiment = api_pb2.Experiment(
+        hparam_infos=hparams, metric_infos=metric_infos, time_created_secs=time.time()
     )
-    if base in _KERAS_NAMES:
-        return f"{LOGS}/{side}", _KERAS_NAMES[base]
-    if "/" in metric_tag:
-        folder, _, tag = metric_tag.rpartition("/")
-        return f"{LOGS}/{folder}", tag
-    return LOGS, metric_tag
+    data = plugin_data_pb2.HParamsPluginData(experiment=experiment)
+    _write_events(folder / EXPERIMENT_FILE, [(metadata.EXPERIMENT_TAG, data)])
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -269,8 +330,13 @@ def _timestamp(iso: object) -> float | None:
 # -- event files ----------------------------------------------------------------------------
 
 
-def _write_events(path: Path, values: list[tuple[str, plugin_data_pb2.HParamsPluginData]]) -> None:
-    """Replace ``path`` atomically with an event file holding one summary per value."""
+def _write_events(
+    path: Path,
+    values: list[tuple[str, plugin_data_pb2.HParamsPluginData]],
+    scalars: Mapping[str, tuple[float, int]] | None = None,
+) -> None:
+    """Replace ``path`` atomically with an event file holding one summary per value, then
+    one scalar event per entry of ``scalars`` (name -> (value, step))."""
     buffer = io.BytesIO()
     records = RecordWriter(buffer)
     now = time.time()
@@ -281,5 +347,11 @@ def _write_events(path: Path, values: list[tuple[str, plugin_data_pb2.HParamsPlu
             tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
         )
         records.write(event_pb2.Event(wall_time=now, summary=summary).SerializeToString())
+    for name, (value, step) in sorted((scalars or {}).items()):
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=name, simple_value=value)]
+        )
+        event = event_pb2.Event(wall_time=now, step=step, summary=summary)
+        records.write(event.SerializeToString())
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, buffer.getvalue())

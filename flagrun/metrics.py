@@ -1,8 +1,7 @@
 """A run's scalar metrics: reading them, their final value, and what a tag name means.
 
-The points come from the run's event files (``flagrun.sources.events``). A tag is named
-as the event files have it (``validation/epoch_accuracy``) or as Keras 1 users type it
-(``val_acc``); ``resolve_tag`` maps one onto the other.
+The points come from the run's event files (``flagrun.sources.events``); what a tag
+means and which tag a user's name stands for is ``flagrun.tags`` (re-exported here).
 
 NaN and infinities: ``aggregate(..., "last")`` returns the last value even when it is
 NaN; ``max``/``min`` ignore non-finite values unless every value is non-finite, when the
@@ -12,15 +11,15 @@ last value is returned. ``summarize`` writes non-finite values as the strings ``
 
 from __future__ import annotations
 
-import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from flagrun._crc32c import masked_crc32c, masked_crc32c_many
 from flagrun.errors import MetricsError
 from flagrun.sources import Scalar
 from flagrun.sources.events import LOG_DIR, SKIP_DIRS, EventReader
+from flagrun.tags import display_names, find_tag, metric_name, resolve_tag
 
 __all__ = [
     "AGGREGATIONS",
@@ -29,9 +28,11 @@ __all__ = [
     "EventReader",
     "Scalar",
     "aggregate",
+    "display_names",
     "find_tag",
     "masked_crc32c",
     "masked_crc32c_many",
+    "metric_name",
     "read_scalars",
     "resolve_tag",
     "summarize",
@@ -88,75 +89,3 @@ def aggregate(series: Sequence[Scalar], how: str = "last") -> tuple[float, int]:
     pick = max if how == "max" else min
     best = pick(finite, key=lambda p: p.value)
     return best.value, best.step
-
-
-# -- Tag resolution ------------------------------------------------------------------------
-
-_SAME = {"acc": ("accuracy", "acc"), "accuracy": ("accuracy", "acc")}
-
-
-def _candidates(tag: str) -> list[str]:
-    """What a Keras-1 style name may be written as, most likely first."""
-    if tag.startswith("val_"):
-        side, base, bare = "validation", tag[4:], "val_{}"
-    else:
-        side, base, bare = "train", tag, "{}"
-    out = []
-    for name in _SAME.get(base, (base,)):
-        if name.startswith("epoch_"):
-            out += [f"{side}/{name}"]
-        else:
-            out += [f"{side}/epoch_{name}", f"{side}/{name}", bare.format(name)]
-    return [c for i, c in enumerate(out) if c not in out[:i]]
-
-
-def _lookup(tag: str, available: Sequence[str]) -> tuple[str | None, list[str]]:
-    """The tag ``tag`` stands for, or None and the ambiguous matches (if any)."""
-    names = set(available)
-    if tag in names:
-        return tag, []
-    for candidate in [tag, *_candidates(tag)]:
-        if candidate != tag and candidate in names:
-            return candidate, []
-    for candidate in [tag, *_candidates(tag)]:
-        matches = sorted(n for n in names if n.endswith("/" + candidate))
-        if len(matches) == 1:
-            return matches[0], []
-        if matches:
-            return None, matches
-    return None, []
-
-
-def find_tag(tag: str, available: Iterable[str]) -> str | None:
-    """The available tag that ``tag`` (exact path or alias) names, or None."""
-    return _lookup(tag, list(available))[0]
-
-
-def resolve_tag(tag: str, available: Iterable[str]) -> str:
-    """The available tag that ``tag`` names; MetricsError listing the tags otherwise.
-
-    An exact tag path wins; then ``acc``/``accuracy``/``loss``/``X`` resolve to
-    ``train/epoch_X`` and ``val_X`` to ``validation/epoch_X`` (Keras 3), then to the
-    ``epoch_``-free layouts (``validation/accuracy``, tf.keras 1's bare ``val_acc``),
-    then to a unique tag ending in ``/<tag>``.
-    """
-    names = sorted(set(available))
-    found, ambiguous = _lookup(tag, names)
-    if found is not None:
-        return found
-    if ambiguous:
-        raise MetricsError(
-            f"metric tag {tag!r} is ambiguous: it matches {', '.join(ambiguous)}",
-            hint=f"write the full tag path, e.g. {ambiguous[0]!r}",
-        )
-    if not names:
-        raise MetricsError(
-            f"metric tag {tag!r} not found: the run wrote no scalar tags",
-            hint="write TensorBoard scalars (Keras' TensorBoard callback or "
-            "flagrun.log_metrics) into the run folder's logs/",
-        )
-    closest = difflib.get_close_matches(tag, names, n=1, cutoff=0.0)
-    raise MetricsError(
-        f"metric tag {tag!r} not found; the event files have: {', '.join(names)}",
-        hint=f"did you mean {closest[0]!r}? use one of the tags above",
-    )

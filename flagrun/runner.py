@@ -137,6 +137,7 @@ def _child_env(spec: RunSpec) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         FLAGRUN_RUN_DIR=str(spec.run_dir),
         FLAGRUN_PROJECT_DIR=str(spec.project_dir),
+        FLAGRUN_SCRIPT_DIR=str(Path(spec.script).parent),  # a trial's env names the original
     )
     env.update(spec.env)
     return env
@@ -370,8 +371,18 @@ def _failure_reason(code: int, signame: str | None, run_dir: Path) -> str:
     last = lines[-1].strip() if lines else ""
     head = last.split(":", 1)[0]
     if head.replace(".", "").isidentifier() and head.endswith(("Error", "Exception", "Exit")):
-        return f"{base}: {last[:300]}"
+        return f"{base}: {last[:300]}{_missing_file_hint(last)}"
     return base
+
+
+def _missing_file_hint(error: str) -> str:
+    """What to do when a script's relative path misses: it runs in its run folder."""
+    if "No such file or directory" not in error and "FileNotFound" not in error:
+        return ""
+    return (
+        " (the script runs in its run folder: for files beside the script write "
+        "flagrun.script_dir() / 'PATH', e.g. flagrun.script_dir() / '../data')"
+    )
 
 
 def _merge_child_flags(record: RunRecord, run_dir: Path) -> None:

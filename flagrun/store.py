@@ -155,7 +155,8 @@ def _try_read(run_id: str, run_dir: Path) -> ListedRun | None:
 
 
 def resolve_run(runs_dir: Path, ref: str) -> Path:
-    """The run folder ``ref`` names: ``latest``, an id, a unique id prefix, or ``<job>/trials/<n>``.
+    """The run folder ``ref`` names: ``latest``, an id, a unique id prefix, ``<job>/trials/<n>``,
+    or the path of a run folder inside ``runs_dir`` (``runs/<job>/trials/3``, as listed).
 
     Refuses paths that leave ``runs_dir`` (``..``, absolute paths, symlinks).
     """
@@ -165,6 +166,13 @@ def resolve_run(runs_dir: Path, ref: str) -> Path:
         if not runs:
             raise UsageError(f"no runs in {runs_dir}", hint="start one with `flagrun train`")
         return runs[0].path
+    as_path = Path(ref)
+    if ref and (as_path / RUN_FILE).is_file():
+        if as_path.resolve().is_relative_to(runs_dir.resolve()):
+            return as_path
+        raise UsageError(
+            f"run {ref!r} is not in {runs_dir}", hint=f"give --runs-dir {as_path.parent}"
+        )
     if not ref or os.path.isabs(ref) or ".." in Path(ref).parts:
         raise UsageError(f"{ref!r} is not a run id", hint="give an id from `flagrun runs`")
     candidate = runs_dir / ref
@@ -256,8 +264,10 @@ def snapshot_source(src_dir: Path, dest: Path, exclude: Iterable[Path] = ()) -> 
     folder when everything in it is; every other top-level entry (data folders,
     big files) becomes a symlink to the original, so a script that reads files
     next to itself still finds them. Never taken: hidden entries, ``runs``,
-    ``__pycache__``, virtual environments, folders holding runs, ``exclude``
-    and ``dest`` itself. The hash is sha256 over relative paths and bytes.
+    ``__pycache__``, virtual environments, folders holding runs or TensorBoard event
+    files (``lightning_logs/`` from a run by hand: outputs, which TensorBoard would show
+    as runs of the job), ``exclude`` and ``dest`` itself. The hash is sha256 over
+    relative paths and bytes.
     """
     src_dir, dest = Path(src_dir).absolute(), Path(dest).absolute()
     skip = {Path(p).absolute() for p in exclude} | {dest}
@@ -289,7 +299,18 @@ def _skipped(entry: Path, skip: set[Path]) -> bool:
     if any(entry == s or s.is_relative_to(entry) for s in skip):
         return True
     if entry.is_dir() and not entry.is_symlink():
-        return (entry / "pyvenv.cfg").exists() or _holds_runs(entry)
+        return (entry / "pyvenv.cfg").exists() or _holds_runs(entry) or _holds_events(entry)
+    return False
+
+
+def _holds_events(folder: Path, budget: int = MAX_FILES) -> bool:
+    """Whether a TensorBoard event file lies below ``folder`` (among its first entries)."""
+    for _, dirs, names in os.walk(folder):
+        if any("tfevents" in name for name in names):
+            return True
+        budget -= len(dirs) + len(names)
+        if budget <= 0:
+            return False
     return False
 
 

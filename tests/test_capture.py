@@ -84,10 +84,11 @@ INSTALL_THEN_REPORT = """
 import sys
 from flagrun import capture
 capture.install()
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow"))
-hooks = sum(isinstance(f, capture._KerasFinder) for f in sys.meta_path)
+heavy = sorted(m for m in sys.modules
+               if m.split(".")[0] in ("keras", "tensorflow", "torch", "tensorboardX"))
+hooks = sum(isinstance(f, capture._Finder) for f in sys.meta_path)
 capture.install()
-print(heavy, hooks, sum(isinstance(f, capture._KerasFinder) for f in sys.meta_path))
+print(heavy, hooks, sum(isinstance(f, capture._Finder) for f in sys.meta_path))
 """
 
 

@@ -122,3 +122,71 @@ def test_flag_values_may_follow_options(folder):
     done = flagrun(folder, "train", "declares.py", "--label", "x", "units=3")
     assert done.returncode == 0, done.stderr
     assert '{"units": 3}' in done.stdout
+
+
+STAMPED = """
+import datetime, sys
+from pathlib import Path
+from flagrun import flags, flag_numeric
+from flagrun.writer import MetricsWriter
+FLAGS = flags(flag_numeric("lr", 0.1))
+stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")  # a folder per run of it
+writer = MetricsWriter(Path("logs/fit") / stamp / "validation")
+writer.log({"epoch_accuracy": FLAGS.lr * 4}, step=0)
+"""
+
+
+def test_runs_and_compare_show_metrics_by_name_across_timestamped_folders(tmp_path):
+    (tmp_path / "train.py").write_text(STAMPED)
+    for lr in ("0.1", "0.2"):
+        assert flagrun(tmp_path, "train", "train.py", f"lr={lr}").returncode == 0
+    rows = list(csv.DictReader(io.StringIO(flagrun(tmp_path, "runs", "--format", "csv").stdout)))
+    assert [row["validation/epoch_accuracy"] for row in rows] == ["0.8", "0.4"]
+    assert flagrun(tmp_path, "runs").stdout.splitlines()[0].split()[5] == (
+        "validation/epoch_accuracy"
+    )
+    first, second = (row["id"] for row in reversed(rows))
+    compared = flagrun(tmp_path, "compare", first, second).stdout
+    assert "validation/epoch_accuracy: 0.4 -> 0.8  (+0.4)" in compared
+    shown = flagrun(tmp_path, "show", second).stdout
+    assert "validation/epoch_accuracy" in shown and "logs/fit" not in shown
+
+
+def test_show_takes_a_run_folder_path_as_trials_lists_it(tmp_path):
+    trial = tmp_path / "runs" / "2026-12-02T05-54-26Z" / "trials" / "1"
+    trial.mkdir(parents=True)
+    store.write_run(trial, run_record("1", label="trial one"))
+    for ref in (
+        "runs/2026-12-02T05-54-26Z/trials/1",
+        str(trial),
+        "runs/2026-12-02T05-54-26Z/trials/1/",
+    ):
+        done = flagrun(tmp_path, "show", ref)
+        assert done.returncode == 0, done.stderr
+        assert "trial one" in done.stdout
+    elsewhere = tmp_path / "other" / "r1"
+    elsewhere.mkdir(parents=True)
+    store.write_run(elsewhere, run_record("r1"))
+    done = flagrun(tmp_path, "show", str(elsewhere))
+    assert done.returncode == 2 and "--runs-dir" in done.stderr
+
+
+def test_data_beside_the_script_is_found_through_script_dir(tmp_path):
+    # pytorch/examples' mnist reads '../data' relative to where it is run by hand.
+    script = tmp_path / "examples" / "mnist" / "train.py"
+    script.parent.mkdir(parents=True)
+    (tmp_path / "examples" / "data").mkdir()
+    (tmp_path / "examples" / "data" / "digits.txt").write_text("3 1 4\n")
+    script.write_text("print(open('../data/digits.txt').read())\n")
+    done = flagrun(tmp_path, "train", "examples/mnist/train.py")
+    assert done.returncode == 1
+    assert "flagrun.script_dir() / '../data'" in done.stderr.splitlines()[-1]
+    shown = flagrun(tmp_path, "show", "latest").stdout
+    assert "script_dir()" in shown  # the run's reason says it too
+
+    script.write_text(
+        "import flagrun\nprint(open(flagrun.script_dir() / '../data/digits.txt').read())\n"
+    )
+    done = flagrun(tmp_path, "train", "examples/mnist/train.py")
+    assert done.returncode == 0, done.stderr
+    assert "3 1 4" in done.stdout

@@ -1,54 +1,16 @@
-"""Tests for flagrun.hparams: what TensorBoard's own hparams plugin reads back.
-
-TensorBoard's loaders import TensorFlow when it is installed; the reading side runs in
-a subprocess that installs ``tensorboard.compat.notf`` first, which makes TensorBoard use
-its TensorFlow-free stub (the same code path as a TensorBoard installed without TF).
-"""
+"""Tests for flagrun.hparams: what TensorBoard's own hparams plugin reads back."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from flagrun import hparams, jobstore, metrics, store
+from flagrun.records import TrialOutcome, TrialState
 from flagrun.writer import MetricsWriter
 from tests.factories import job_record, run_record, spec_of
-
-# The hparams dashboard's two requests, answered by the plugin's own handlers over
-# TensorBoard's own event multiplexer and data provider.
-READER = """
-import json, sys, types
-sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
-from google.protobuf import json_format
-from tensorboard import context
-from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
-from tensorboard.plugins.hparams import (
-    api_pb2, backend_context, get_experiment, list_session_groups)
-
-logdir = sys.argv[1]
-mux = plugin_event_multiplexer.EventMultiplexer()
-mux.AddRunsFromDirectory(logdir)
-mux.Reload()
-tb = base_plugin.TBContext(
-    data_provider=data_provider.MultiplexerDataProvider(mux, logdir), logdir=logdir)
-ctx, backend = context.RequestContext(), backend_context.Context(tb)
-experiment = get_experiment.Handler(ctx, backend, "", api_pb2.GetExperimentRequest()).run()
-request = api_pb2.ListSessionGroupsRequest(
-    allowed_statuses=api_pb2.Status.values(),
-    start_index=0, slice_size=100)
-groups = list_session_groups.Handler(ctx, backend, "", request).run()
-print(json.dumps({
-    "modules": "tensorflow" in sys.modules,
-    "experiment": json_format.MessageToDict(experiment),
-    "groups": json_format.MessageToDict(groups),
-}))
-"""
+from tests.tbview import metric, sessions_by_name, tensorboard_view
 
 PARAMS = [
     {"name": "units", "type": "INTEGER", "min_value": 16, "max_value": 256},
@@ -64,27 +26,22 @@ TRIALS = {  # trial id -> (flags, status, last val accuracy)
 STATUS = {"COMPLETED": "STATUS_SUCCESS", "FAILED": "STATUS_FAILURE", "PRUNED": "STATUS_UNKNOWN"}
 
 
-def tensorboard_view(logdir: Path) -> dict:
-    """The experiment and session groups as TensorBoard's hparams plugin serves them."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(READER), str(logdir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    view = json.loads(done.stdout)
-    assert view["modules"] is False  # the reader really ran without TensorFlow
-    return view
-
-
-def write_keras_like_run(run_dir: Path, flags: dict, status: str, val_acc: float) -> None:
-    """A run folder as a Keras trial leaves it: run.json and train/validation events."""
+def write_run(
+    run_dir: Path,
+    flags: dict,
+    status: str,
+    series: dict[str, list[float]],
+    *,
+    trial: TrialOutcome | None = None,
+) -> None:
+    """A run folder as a finished run leaves it: run.json, and ``series`` (event folder
+    relative to the run / tag -> values) written by a real event writer."""
     run_dir.mkdir(parents=True)
-    for side, final in (("train", val_acc + 0.1), ("validation", val_acc)):
-        writer = MetricsWriter(run_dir / "logs" / side)
-        writer.log({"epoch_accuracy": final - 0.2, "epoch_loss": 1.0})
-        writer.log({"epoch_accuracy": final, "epoch_loss": 0.5})
+    for path, values in series.items():
+        folder, _, tag = path.rpartition("/")
+        writer = MetricsWriter(run_dir / folder)
+        for step, value in enumerate(values):
+            writer.log({tag: value}, step=step)
         writer.close()
     store.write_run(
         run_dir,
@@ -95,39 +52,41 @@ def write_keras_like_run(run_dir: Path, flags: dict, status: str, val_acc: float
             start="2024-05-01T10:00:00.000Z",
             end="2024-05-01T10:01:00.000Z",
             metrics=metrics.summarize(run_dir),
+            job="job" if trial else None,
+            trial=trial,
         ),
     )
 
 
-def make_job(tmp_path: Path) -> Path:
+def keras_series(val_acc: float, folder: str = "logs") -> dict[str, list[float]]:
+    """What Keras' TensorBoard callback writes into ``folder``: train/ and validation/."""
+    out = {}
+    for side, final in (("train", val_acc + 0.1), ("validation", val_acc)):
+        out[f"{folder}/{side}/epoch_accuracy"] = [final - 0.2, final]
+        out[f"{folder}/{side}/epoch_loss"] = [1.0, 0.5]
+    return out
+
+
+def make_job(tmp_path: Path, series_of=keras_series, metric_tag: str = "val_acc") -> Path:
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    spec = spec_of(PARAMS, goal="MAXIMIZE", metric_tag="val_acc")
+    spec = spec_of(PARAMS, goal="MAXIMIZE", metric_tag=metric_tag)
     jobstore.write_job(job_dir, job_record(spec=spec))
     for trial_id, (flags, status, val_acc) in TRIALS.items():
-        write_keras_like_run(jobstore.trial_dir(job_dir, trial_id), flags, status, val_acc)
+        state = TrialState.COMPLETE if status == "COMPLETED" else TrialState(status)
+        value = None if status == "FAILED" else val_acc
+        outcome = TrialOutcome(state, value, 1 if value is not None else None)
+        trial_dir = jobstore.trial_dir(job_dir, trial_id)
+        write_run(trial_dir, flags, status, series_of(val_acc, trial_id), trial=outcome)
     return job_dir
-
-
-def sessions_by_name(view: dict) -> dict[str, dict]:
-    groups = view["groups"].get("sessionGroups", [])
-    assert all(len(group["sessions"]) == 1 for group in groups)
-    return {group["sessions"][0]["name"]: group for group in groups}
 
 
 def status_of(session: dict) -> str:
     return session.get("status", "STATUS_UNKNOWN")  # MessageToDict leaves out the default
 
 
-def metric(group: dict, group_name: str, tag: str) -> float:
-    values = group["sessions"][0].get("metricValues", [])
-    found = [v["value"] for v in values if v["name"] == {"group": group_name, "tag": tag}]
-    assert found, f"no {group_name}/{tag} in {values}"
-    return found[0]
-
-
 def test_tensorboard_shows_every_trial_of_a_job(tmp_path):
-    job_dir = make_job(tmp_path)
+    job_dir = make_job(tmp_path, lambda val_acc, _: keras_series(val_acc))
     hparams.write_job_hparams(job_dir)
     hparams.write_job_hparams(job_dir)  # idempotent: no second session per trial
 
@@ -141,10 +100,11 @@ def test_tensorboard_shows_every_trial_of_a_job(tmp_path):
     assert infos["optimizer"]["domainDiscrete"] == ["adam", "sgd"]
     assert infos["batch"]["domainDiscrete"] == [32.0, 64.0, 128.0]
     objective = experiment["metricInfos"][0]
-    assert objective["name"] == {"group": "logs/validation", "tag": "epoch_accuracy"}
+    assert objective["name"] == {"tag": "val_acc"}
     assert objective["displayName"] == "val_acc" and "MAXIMIZE" in objective["description"]
-    others = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"][1:]}
-    assert ("logs/train", "epoch_loss") in others and ("logs/validation", "epoch_loss") in others
+    others = [m["name"] for m in experiment["metricInfos"][1:]]
+    assert others == [{"tag": "train/epoch_accuracy"}, {"tag": "train/epoch_loss"},
+                      {"tag": "validation/epoch_loss"}]  # fmt: skip
 
     sessions = sessions_by_name(view)
     assert set(sessions) == {f"trials/{trial_id}" for trial_id in TRIALS}
@@ -152,14 +112,48 @@ def test_tensorboard_shows_every_trial_of_a_job(tmp_path):
         group = sessions[f"trials/{trial_id}"]
         assert group["hparams"] == flags
         assert status_of(group["sessions"][0]) == STATUS[status]
-        assert metric(group, "logs/validation", "epoch_accuracy") == pytest.approx(val_acc)
+        assert metric(group, "", "val_acc") == pytest.approx(val_acc)  # the objective
+        assert metric(group, "", "validation/epoch_loss") == 0.5
         assert group["sessions"][0]["endTimeSecs"] - group["sessions"][0]["startTimeSecs"] == 60
 
 
-def test_a_plain_run_is_a_session_with_inferred_experiment(tmp_path):
+def test_objective_column_when_events_sit_directly_in_logs(tmp_path):
+    # TF1's FileWriter("logs") and flagrun.log_metrics: plain tags in logs/, beside the
+    # session files in the run folder. Which folder the tag was in used to depend on
+    # os.walk's order.
+    job_dir = make_job(tmp_path, lambda val_acc, _: {"logs/val_acc": [0.1, val_acc]})
+    hparams.write_job_hparams(job_dir)
+    sessions = sessions_by_name(tensorboard_view(job_dir))
+    for trial_id, (_, _, val_acc) in TRIALS.items():
+        assert metric(sessions[f"trials/{trial_id}"], "", "val_acc") == pytest.approx(val_acc)
+
+
+def test_timestamped_writer_folders_share_one_set_of_columns(tmp_path):
+    # Keras' tutorial: TensorBoard(log_dir="logs/fit/" + datetime.now().strftime(...)).
+    def tutorial(val_acc: float, trial_id: int) -> dict[str, list[float]]:
+        return keras_series(val_acc, f"logs/fit/20261202-05542{trial_id}")
+
+    job_dir = make_job(tmp_path, tutorial, metric_tag="accuracy")
+    hparams.write_job_hparams(job_dir)
+    view = tensorboard_view(job_dir)
+    names = [m["name"]["tag"] for m in view["experiment"]["metricInfos"]]
+    assert names == ["accuracy", "train/epoch_loss", "validation/epoch_accuracy",
+                     "validation/epoch_loss"]  # fmt: skip
+    sessions = sessions_by_name(view)
+    for trial_id, (_, status, val_acc) in TRIALS.items():
+        group = sessions[f"trials/{trial_id}"]
+        # 'accuracy' is train/epoch_accuracy (Keras' name for the training side); a failed
+        # trial has no objective value, so its column shows the metric's last point.
+        expected = val_acc if status != "FAILED" else val_acc + 0.1
+        assert metric(group, "", "accuracy") == pytest.approx(expected)
+        assert metric(group, "", "validation/epoch_accuracy") == pytest.approx(val_acc)
+
+
+def test_a_plain_run_is_a_session_with_its_metrics_by_name(tmp_path):
     runs = tmp_path / "runs"
     run_dir = runs / "2024-05-01T10-00-00Z"
-    write_keras_like_run(run_dir, {"units": 8, "act": "relu", "note": None}, "COMPLETED", 0.7)
+    flags = {"units": 8, "act": "relu", "note": None}
+    write_run(run_dir, flags, "COMPLETED", keras_series(0.7, "logs/fit/20240501-100000"))
     hparams.write_run_session(run_dir)
 
     view = tensorboard_view(runs)  # a run at the logdir root (".") would get no metrics
@@ -169,13 +163,13 @@ def test_a_plain_run_is_a_session_with_inferred_experiment(tmp_path):
     group = sessions_by_name(view)[run_dir.name]
     assert group["hparams"] == {"units": 8, "act": "relu"}
     assert status_of(group["sessions"][0]) == "STATUS_SUCCESS"
-    assert metric(group, "logs/validation", "epoch_accuracy") == pytest.approx(0.7)
+    assert metric(group, "", "validation/epoch_accuracy") == pytest.approx(0.7)
 
 
 def test_running_session_gets_its_status_when_it_ends(tmp_path):
     runs = tmp_path / "runs"
     run_dir = runs / "r1"
-    write_keras_like_run(run_dir, {"units": 8}, "RUNNING", 0.5)
+    write_run(run_dir, {"units": 8}, "RUNNING", keras_series(0.5))
     hparams.write_session(run_dir, {"units": 8}, "RUNNING", start_time=100.0)
     assert not (run_dir / hparams.END_FILE).exists()
     session = sessions_by_name(tensorboard_view(runs))["r1"]["sessions"][0]
@@ -186,27 +180,23 @@ def test_running_session_gets_its_status_when_it_ends(tmp_path):
     assert status_of(session) == "STATUS_UNKNOWN" and session["endTimeSecs"] == 160.0
 
 
-def test_experiment_before_any_trial_guesses_the_keras_tag(tmp_path):
+def test_experiment_before_any_trial_names_the_objective_by_the_yaml_tag(tmp_path):
     hparams.write_experiment(tmp_path, PARAMS, "val_acc", "maximize")
     experiment = tensorboard_view(tmp_path)["experiment"]
     assert sorted(info["name"] for info in experiment["hparamInfos"]) == sorted(
         p["name"] for p in PARAMS
     )
-    objective = experiment["metricInfos"]
-    assert objective == [
+    assert experiment["metricInfos"] == [
         {
-            "name": {"group": "logs/validation", "tag": "epoch_accuracy"},
+            "name": {"tag": "val_acc"},
             "displayName": "val_acc",
             "description": "tuning objective (MAXIMIZE)",
         }
     ]
-    assert hparams._objective_name("val_acc", {}) == ("logs/validation", "epoch_accuracy")
-    assert hparams._objective_name("my_score", {}) == ("logs", "my_score")
-    assert hparams._objective_name("eval/f1", {}) == ("logs/eval", "f1")
 
 
 def test_metrics_reader_still_sees_only_the_scalars(tmp_path):
-    job_dir = make_job(tmp_path)
+    job_dir = make_job(tmp_path, lambda val_acc, _: keras_series(val_acc))
     trial = jobstore.trial_dir(job_dir, 1)
     before = metrics.read_scalars(trial)
     hparams.write_job_hparams(job_dir)
@@ -220,13 +210,3 @@ def test_metrics_reader_still_sees_only_the_scalars(tmp_path):
         "validation/epoch_loss",
     ]
     assert not list(job_dir.rglob(".flagrun-hparams-*"))  # no temp files left behind
-
-
-def test_tags_under_logs_keep_their_slashes():
-    folders = ["logs", "logs/validation", ""]
-    assert hparams._split("validation/epoch_accuracy", folders) == (
-        "logs/validation",
-        "epoch_accuracy",
-    )
-    assert hparams._split("val_acc", folders) == ("logs", "val_acc")
-    assert hparams._split("eval/f1", ["logs"]) == ("logs", "eval/f1")

@@ -183,3 +183,19 @@ def test_snapshot_caps_the_total_size(tmp_path, monkeypatch):
     store.snapshot_source(src, tmp_path / "snap")
     assert not (tmp_path / "snap" / "a.py").is_symlink()
     assert (tmp_path / "snap" / "b.py").is_symlink()
+
+
+def test_snapshot_leaves_out_tensorboard_logs_of_runs_by_hand(tmp_path):
+    # `python train.py` by hand leaves lightning_logs/version_0/events... beside the
+    # script; linked into source/, TensorBoard showed it as a run of every job.
+    from flagrun.writer import MetricsWriter
+
+    src = make_source(tmp_path)
+    writer = MetricsWriter(src / "lightning_logs" / "version_0")
+    writer.log({"val_acc": 0.5})
+    writer.close()
+    (src / "lightning_logs" / "version_0" / "hparams.yaml").write_text("lr: 0.1\n")
+    dest = tmp_path / "snap"
+    store.snapshot_source(src, dest)
+    assert not os.path.lexists(dest / "lightning_logs")
+    assert (dest / "data").is_symlink()  # data folders are still linked

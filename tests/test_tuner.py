@@ -429,3 +429,26 @@ def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
         early_stopping_config={"pruner": "hyperband", "min_resource": 2},
     )
     assert isinstance(make_pruner(chosen), optuna.pruners.HyperbandPruner)
+
+
+def test_trials_find_data_beside_the_original_script_through_script_dir(tmp_path: Path) -> None:
+    code = tmp_path / "examples" / "mnist"
+    code.mkdir(parents=True)
+    (tmp_path / "examples" / "data").mkdir()
+    (tmp_path / "examples" / "data" / "scale.txt").write_text("0.5\n")
+    (code / "train.py").write_text(
+        textwrap.dedent(
+            """
+            import flagrun
+            from flagrun import flags, flag_numeric, log_metrics
+            FLAGS = flags(flag_numeric("x", 0.5))
+            scale = float(open(flagrun.script_dir() / "../data/scale.txt").read())
+            log_metrics({"val_acc": scale * FLAGS.x}, step=0)
+            """
+        )
+    )
+    (tmp_path / "tuning.yml").write_text(tuning_yaml(maxTrials=1, maxParallelTrials=1))
+    done = flagrun(tmp_path, "tune", "examples/mnist/train.py", "--config", "tuning.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (trial,) = trials_json(tmp_path)["trials"]
+    assert trial["objectiveValue"] == pytest.approx(0.5 * trial["hyperparameters"]["x"])

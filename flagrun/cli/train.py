@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from typing import Any
 
 
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         label=args.label,
     )
+    if result.status == "FAILED" and result.reason:
+        print(f"flagrun: run {result.run_dir.name} failed: {result.reason}", file=sys.stderr)
     return exit_status(result)
 
 

@@ -13,6 +13,7 @@ Keras 3's TensorBoard callback, which names the plugin only on a tag's first eve
 A tag is prefixed with its event file's folder relative to the run folder, minus a
 leading ``logs/`` (flagrun's default log folder): Keras' ``logs/validation/...`` gives
 ``validation/epoch_accuracy``; files in ``logs/`` or the run folder give bare tags.
+flagrun's own HParams files (``*flagrun-hparams*``) are not read.
 
 Damage is tolerated: a truncated last record (still being written) is left for the next
 poll; a record whose CRC is wrong is skipped with one warning (per file and offset) and
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 LOG_DIR = "logs"  # flagrun's default TensorBoard folder inside a run; dropped from tag prefixes
 SKIP_DIRS = frozenset({"source", "__pycache__"})  # source/ is the run's code snapshot
+# In the names of flagrun's own HParams files (flagrun.hparams): skipped, since their
+# scalars repeat the run's metrics under their names.
+HPARAMS_MARK = "flagrun-hparams"
 
 
 # -- CRC-32C -------------------------------------------------------------------------------
@@ -397,7 +401,7 @@ class EventReader:
                     if entry.is_dir(follow_symlinks=False):
                         if not _skipped(folder, entry.name, self.run_dir):
                             subdirs.append(Path(entry.path))
-                    elif "tfevents" in entry.name and entry.is_file():
+                    elif _is_event_file(entry.name) and entry.is_file():
                         files.append(Path(entry.path))
         except OSError:
             return [], []
@@ -504,6 +508,10 @@ def _merged(
         done = at
     out += fast_points[done:]
     return out
+
+
+def _is_event_file(name: str) -> bool:
+    return "tfevents" in name and HPARAMS_MARK not in name
 
 
 def _skipped(parent: Path, name: str, run_dir: Path) -> bool:

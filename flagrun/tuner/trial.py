@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -27,7 +28,8 @@ class ActiveTrial:
     process: TrialProcess
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None  # the event-file tag the objective resolved to
-    reported: int = 0  # how many points of the metric series went to the pruner
+    reported: int = 0  # how many points of the metric series were looked at for the pruner
+    reported_steps: set[int] = field(default_factory=set)  # the steps the pruner has
     pruned_at: int | None = None
     interrupted: bool = False  # stopped by the tuner itself: its parameters run again
 
@@ -65,6 +67,7 @@ def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpe
         env={
             "FLAGRUN_JOB_DIR": str(job.job_dir),
             "FLAGRUN_TRIAL_ID": str(trial_id),
+            "FLAGRUN_SCRIPT_DIR": str(_original_script_dir(job)),
             objective.METRIC_TAG_ENV: spec.metric_tag,
         },
         echo=False,
@@ -74,9 +77,21 @@ def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpe
     )
 
 
+def _original_script_dir(job: Job) -> Path:
+    """The folder of the script the job was started with (trials run its snapshot)."""
+    record = job.record
+    if not record.script_path:
+        return job.script.parent
+    return (Path(record.project_dir or ".") / record.script_path).parent
+
+
 def judge(active: ActiveTrial, result: runner.RunResult, spec: TuningSpec) -> Verdict:
-    """Decide a finished trial's state and objective value."""
-    if active.pruned_at is not None:
+    """Decide a finished trial's state and objective value.
+
+    A trial is PRUNED only when the stop reached a running process: one that exited by
+    itself before the tuner could stop it finished, and is judged on its metric.
+    """
+    if active.pruned_at is not None and result.status == RunStatus.PRUNED:
         value, step = active.last_point
         return Verdict(TrialState.PRUNED, value, step, result.reason)
     if active.interrupted:
@@ -120,7 +135,9 @@ def missing_tag_message(tag: str, tags: list[str]) -> str:
 
 def report_new_points(active: ActiveTrial, spec: TuningSpec) -> None:
     """Give the pruner the metric points it has not seen (every trial's whole curve must
-    reach it, or later trials are judged against nothing)."""
+    reach it, or later trials are judged against nothing). A step the pruner already has
+    is skipped (Hugging Face's final evaluate repeats the last epoch's step): the first
+    value of a step stands, as Optuna would keep it anyway."""
     if active.tag is None:
         active.tag = metrics.find_tag(spec.metric_tag, active.process.metrics.tags())
     if not spec.early_stopping:
@@ -128,8 +145,9 @@ def report_new_points(active: ActiveTrial, spec: TuningSpec) -> None:
     series = active.series
     try:
         for point in series[active.reported :]:
-            if math.isfinite(point.value):
+            if math.isfinite(point.value) and point.step not in active.reported_steps:
                 active.trial.report(point.value, point.step)
+                active.reported_steps.add(point.step)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # another worker closed it; the tell at its end says so
     active.reported = len(series)
