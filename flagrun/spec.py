@@ -28,6 +28,7 @@ from flagrun.flags import Flag, coerce
 __all__ = [
     "AGGREGATIONS",
     "ALGORITHMS",
+    "DEFAULT_METRIC_TAG",
     "GOALS",
     "LINEAR",
     "LOG",
@@ -55,6 +56,8 @@ ALGORITHMS = {
     "RANDOM_SEARCH": "RANDOM_SEARCH",
 }
 AGGREGATIONS = ("last", "max", "min")
+# The metric tag both services assume when a file names none (cloudml-hypertune's default).
+DEFAULT_METRIC_TAG = "training/hptuning/metric"
 MAX_GRID_INTEGERS = 10_000
 
 
@@ -116,6 +119,8 @@ class TuningSpec:
     params: tuple[ParamSpec, ...] = ()
     script: str | None = None
     python_module: str | None = None
+    args: tuple[str, ...] = ()  # Cloud ML's trainingInput.args: given to every trial first
+    job_dir: str | None = None  # Cloud ML's trainingInput.jobDir: passed as --job-dir
     metric_aggregation: str = "last"
     trial_timeout: float | None = None
     seed: int | None = None
@@ -127,6 +132,7 @@ class TuningSpec:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["params"] = [p.to_dict() for p in self.params]
         d["ignored_fields"] = list(self.ignored_fields)
+        d["args"] = list(self.args)
         d["early_stopping_config"] = dict(self.early_stopping_config)
         d["path"] = str(self.path) if self.path is not None else None
         return d
@@ -138,6 +144,7 @@ class TuningSpec:
         values = {k: v for k, v in d.items() if k in known}
         values["params"] = tuple(ParamSpec.from_dict(p) for p in d.get("params", ()))
         values["ignored_fields"] = tuple(d.get("ignored_fields", ()))
+        values["args"] = tuple(d.get("args", ()))
         values["early_stopping_config"] = dict(d.get("early_stopping_config") or {})
         if values.get("path") is not None:
             values["path"] = Path(values["path"])
