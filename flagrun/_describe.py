@@ -128,10 +128,10 @@ def _patch_absl() -> None:
 # -- click and typer -------------------------------------------------------------------------
 
 
-def _patch_click() -> None:
-    import click
-
-    base = getattr(click.core, "BaseCommand", click.core.Command)  # click < 8.2 / >= 8.2
+def _patch_click(core: Any) -> None:
+    """Describe a click command where click's ``core`` (or typer's copy) makes its context."""
+    # The class that defines it: Command since click 8.2, BaseCommand before.
+    base = next(c for c in core.Command.__mro__ if "make_context" in vars(c))
     original = base.make_context
 
     def make_context(self: Any, info_name: Any, args: Any, parent: Any = None, **extra: Any):
@@ -140,34 +140,36 @@ def _patch_click() -> None:
         arguments = []
         for param in getattr(self, "params", []):
             names = [o[2:] for o in getattr(param, "opts", []) if o.startswith("--")]
-            if not isinstance(param, click.Option) or not names:
+            if getattr(param, "param_type_name", "") != "option" or not names:
                 continue
-            kind = _click_kind(param.type)
+            if names[0] in ("install-completion", "show-completion", "help"):
+                continue
             arguments.append(
                 _argument(
                     names,
-                    kind,
+                    _click_kind(param),
                     param.default,
                     takes_value=not param.is_flag,
                     required=param.required,
-                    choices=getattr(param.type, "choices", None),
+                    choices=getattr(getattr(param, "type", None), "choices", None),
                 )
             )
-        _report("click", arguments, complete=not isinstance(self, click.Group))
+        _report("click", arguments, complete=not hasattr(self, "commands"))  # not a group
 
-    base.make_context = make_context  # type: ignore[method-assign]
+    base.make_context = make_context
 
 
-def _click_kind(kind: Any) -> str:
-    import click
+# click's parameter type names ("integer range" too) -> flagrun's flag types
+_CLICK_TYPES = {"integer": "integer", "float": "numeric", "boolean": "boolean"}
 
-    if isinstance(kind, click.types.IntParamType):
-        return "integer"
-    if isinstance(kind, click.types.FloatParamType):
-        return "numeric"
-    if isinstance(kind, click.types.BoolParamType):
-        return "boolean"
-    return "string"
+
+def _click_kind(param: Any) -> str:
+    """A click option's type; typer's options keep the annotation instead of a click type."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        return _kind_of_callable(getattr(descriptor, "annotation", None))
+    name = getattr(getattr(param, "type", None), "name", "") or ""
+    return _CLICK_TYPES.get(name.split(" ")[0], "string")
 
 
 # -- fire ------------------------------------------------------------------------------------
@@ -204,11 +206,15 @@ def main() -> None:
     _OUT = sys.argv[1]
     run = prepare(sys.argv[2:])
     _patch_argparse()
-    patches = (("absl.flags", _patch_absl), ("click", _patch_click), ("fire", _patch_fire))
-    for name, patch in patches:
+    patches = {
+        "absl.flags": lambda module: _patch_absl(),
+        "fire": lambda module: _patch_fire(),
+        "click.core": _patch_click,
+        "typer._click.core": _patch_click,  # typer carries its own copy of click
+    }
+    for name, patch in patches.items():
         with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-            patch()
+            patch(importlib.import_module(name))
     run()
     _report("none", [], complete=False)  # it finished without parsing any argument
 
