@@ -19,6 +19,7 @@ skip strict name checks rather than reject an argument that may well exist.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -286,6 +287,16 @@ def _imports(tree: ast.Module, path: Path, root: Path) -> list[tuple[str, list[P
 
 
 def _describe(trainer: Trainer) -> DeclaredFlags:
+    """Run ``trainer`` in describe mode once per command (--grid and the plan both ask)."""
+    try:
+        stamp = trainer.file.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _describe_once(trainer, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _describe_once(trainer: Trainer, stamp: int) -> DeclaredFlags:
     """Run ``trainer`` in describe mode; an incomplete result with a note when it cannot."""
     timeout = float(os.environ.get(DESCRIBE_TIMEOUT_ENV) or DESCRIBE_TIMEOUT)
     with tempfile.TemporaryDirectory(prefix="flagrun-describe-") as tmp:

@@ -325,3 +325,20 @@ def test_hyphenated_params_tune_a_flags_script_either_spelling(tmp_path):
     )
     train = flagrun(tmp_path, "train", "train.py", "first-layer-size=3", "learning_rate=0.5")
     assert train.returncode == 0, train.stderr
+
+
+def test_a_resume_only_file_continues_its_job(tmp_path):
+    (tmp_path / "train.py").write_text(textwrap.dedent(FLAGS_TRAINER))
+    (tmp_path / "tuning.yml").write_text(HPTUNING.replace("maxTrials: 4", "maxTrials: 2"))
+    first = flagrun(tmp_path, "tune", "--config", "tuning.yml", "--progress", "quiet")
+    assert first.returncode == 0, first.stderr
+    job = only_job(tmp_path / "runs")
+    (tmp_path / "more.yml").write_text(
+        "trainingInput:\n  hyperparameters:\n    maxTrials: 3\n"
+        f"    resumePreviousJobId: {job.name}\n"
+    )
+    again = flagrun(tmp_path, "tune", "--config", "more.yml", "--progress", "quiet")
+    assert again.returncode == 0, again.stderr
+    record = json.loads((job / "job.json").read_text())
+    assert record["counts"]["COMPLETE"] == 3
+    assert record["spec"]["metric_tag"] == "accuracy"  # the resumed job's, not the default

@@ -161,7 +161,7 @@ def apply_overrides(spec: TuningSpec, request: TuneRequest) -> TuningSpec:
 def spec_notes(spec: TuningSpec) -> list[str]:
     if not spec.ignored_fields:
         return []
-    return [f"ignored locally (Cloud ML only): {', '.join(spec.ignored_fields)}"]
+    return [f"ignored locally (cloud only): {', '.join(spec.ignored_fields)}"]
 
 
 def local_capacity(gpus: str | None) -> tuple[int, str]:
