@@ -14,14 +14,20 @@ Three shapes of the same file are read:
 * ``hyperparameters:`` at the top level, and
 * the bare block: ``goal``, ``hyperparameterMetricTag``, ``params`` ... at the top level.
 
-The ``hyperparameters`` fields are Cloud ML's (``goal``, ``hyperparameterMetricTag``,
-``maxTrials`` default 1, ``maxParallelTrials`` default 1, ``maxFailedTrials``,
-``enableTrialEarlyStopping``, ``resumePreviousJobId``, ``algorithm``, ``params``); the params
-and conditional params are described in ``flagrun.formats._params``.
+The ``hyperparameters`` fields are Cloud ML's, with the service's defaults (``goal``
+MAXIMIZE, ``hyperparameterMetricTag`` training/hptuning/metric, ``maxTrials`` 1,
+``maxParallelTrials`` 1, ``maxFailedTrials``, ``enableTrialEarlyStopping``,
+``resumePreviousJobId``, ``algorithm``, ``params``); a null field is not given, and 0 in a
+count means unset, as in the service's protobuf. A file that resumes a job
+(``resumePreviousJobId``) needs no params: the resumed job has them. The params and
+conditional params are described in ``flagrun.formats._params``. A job config without a
+hyperparameters block tunes nothing and is refused.
 
-flagrun-only extensions, accepted in the hyperparameters block or at the top level (or under
-``trainingInput``): ``script`` (training script, relative to the YAML), ``pythonModule``
-(``python -m`` module instead of a script), ``metricAggregation`` (last | max | min, default
+Cloud ML's ``pythonModule``, ``args`` (every trial's fixed arguments) and ``jobDir``
+(its ``--job-dir``) are read wherever they stand, usually under ``trainingInput``
+(see ``flagrun.launch``). flagrun-only extensions, accepted in the hyperparameters block
+or at the top level (or under ``trainingInput``): ``script`` (training script, relative
+to the YAML), ``metricAggregation`` (last | max | min, default
 last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
 (``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
 percentile when no pruner is named; giving it turns early stopping on unless
