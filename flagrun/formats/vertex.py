@@ -54,7 +54,7 @@ from typing import Any
 from flagrun import pruners
 from flagrun.formats import cloudml
 from flagrun.formats._fields import REQUIRED, Field, Found, Kind, Place, look_up, read_field
-from flagrun.formats._params import _NAME, PARENT_VALUE_FIELDS, ParamReader, Raw
+from flagrun.formats._params import _NAME, ParamReader, Parent, Raw
 from flagrun.formats._source import Source
 from flagrun.formats._yaml import Map, Seq
 from flagrun.spec import ALGORITHMS, GOALS, LINEAR, SCALES, ParamSpec, TuningSpec, closest
@@ -335,11 +335,11 @@ class _ParamReader(ParamReader):
             )
         raws: list[Raw] = []
         for i, item in enumerate(seq):
-            self._vertex_param(item, seq.lines[i], f"studySpec.parameters[{i}]", None, raws)
+            self._param(item, seq.lines[i], f"studySpec.parameters[{i}]", None, raws)
         return self.check_between(raws)
 
-    def _vertex_param(
-        self, item: Any, line: int, where: str, parent: tuple | None, out: list[Raw]
+    def _param(
+        self, item: Any, line: int, where: str, parent: Parent | None, out: list[Raw]
     ) -> None:
         if not isinstance(item, Map):
             self.fail(
@@ -375,7 +375,7 @@ class _ParamReader(ParamReader):
             out.append(Raw(spec, label, parent[2], parent[3]))
         else:
             out.append(Raw(spec, label))
-        self._vertex_conditionals(item, label, name, out)
+        self._conditionals(item, label, name, out)
 
     def _typed_vertex(self, item: Map, key: str, kind: str, label: str, name: str) -> ParamSpec:
         values = item[key]
@@ -404,45 +404,3 @@ class _ParamReader(ParamReader):
             )
         low, high = self.bounds(values, label, kind, scale)
         return ParamSpec(name, kind, low, high, scale, line=line)
-
-    def _vertex_conditionals(self, item: Map, label: str, name: str, out: list[Raw]) -> None:
-        seq = item.get("conditionalParameterSpecs")
-        if seq is None:
-            return
-        base = f"{label}.conditionalParameterSpecs"
-        if not isinstance(seq, Seq) or not seq:
-            self.fail(
-                item.lines["conditionalParameterSpecs"],
-                base,
-                "is empty or not a list",
-                hint="list '- parameterSpec: {...}' entries with their parent values",
-            )
-        for i, cond in enumerate(seq):
-            where = f"{base}[{i}]"
-            if not isinstance(cond, Map):
-                self.fail(
-                    seq.lines[i],
-                    where,
-                    "is not a mapping",
-                    hint="write parameterSpec: {...} and parentIntValues: {values: [...]}",
-                )
-            self.source.reject_unknown_keys(
-                cond, ("parameterSpec", *PARENT_VALUE_FIELDS), where, "a conditional spec field"
-            )
-            given = [k for k in PARENT_VALUE_FIELDS if k in cond]
-            if len(given) != 1 or not isinstance(cond.get("parameterSpec"), Map):
-                self.fail(
-                    cond.line,
-                    where,
-                    "needs parameterSpec and exactly one of " + ", ".join(PARENT_VALUE_FIELDS),
-                    hint="say which parameter applies for which parent values",
-                )
-            values = self.parent_values(cond, given[0], f"{where}.{given[0]}")
-            parent = (name, values, given[0], cond.lines[given[0]])
-            self._vertex_param(
-                cond["parameterSpec"],
-                cond.lines["parameterSpec"],
-                f"{where}.parameterSpec",
-                parent,
-                out,
-            )
