@@ -229,3 +229,56 @@ def print_records(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+# -- flagrun check ---------------------------------------------------------------------------
+
+
+def plan_text(plan: Any, commands: list[list[str]]) -> str:
+    """What ``flagrun check`` prints: the job a tuning file makes, and that nothing ran."""
+    import shlex
+
+    spec, trainer, declared = plan.spec, plan.trainer, plan.declared
+    how = f"python -m {trainer.module}" if trainer.module else "python SCRIPT"
+    arguments = (
+        f"{declared.parser}, {len(declared)} arguments"
+        if declared.complete
+        else (f"{declared.parser}, arguments not all known")
+    )
+    stopping = "off"
+    if spec.early_stopping:
+        stopping = f"on ({spec.early_stopping_config.get('pruner', 'percentile')} pruner)"
+    lines = [
+        f"{spec.path}: valid",
+        f"trainer:     {trainer.name} in {trainer.root} ({how}; {arguments})",
+        f"objective:   {spec.goal} {spec.metric_tag} ({spec.metric_aggregation} value)",
+        f"budget:      {spec.max_trials} trials, {spec.max_parallel_trials} at a time, "
+        f"algorithm {spec.algorithm}, early stopping {stopping}",
+        "search space:",
+        *(f"  {_param_text(p)}" for p in spec.params),
+    ]
+    if spec.ignored_fields:
+        lines.append("ignored locally (cloud only): " + ", ".join(spec.ignored_fields))
+    lines += [f"note: {note}" for note in plan.notes if not note.startswith("ignored locally")]
+    lines.append(
+        "each trial's environment: TF_CONFIG (task.trial = its number), CLOUD_ML_TRIAL_ID, "
+        f"CLOUD_ML_HP_METRIC_TAG={spec.metric_tag}, CLOUD_ML_HP_METRIC_FILE in its run folder"
+    )
+    lines.append(f"first {len(commands)} trials:")
+    lines += [f"  {i}: {shlex.join(argv)}" for i, argv in enumerate(commands, 1)]
+    lines.append("nothing was started (run it with flagrun tune)")
+    return "\n".join(lines)
+
+
+def _param_text(p: Any) -> str:
+    if p.type == "CATEGORICAL":
+        values = ", ".join(p.categorical_values)
+    elif p.type == "DISCRETE":
+        values = ", ".join(str(v) for v in p.discrete_values)
+    else:
+        values = f"{p.min_value} .. {p.max_value}"
+    scale = ""
+    if p.type != "CATEGORICAL":
+        scale = " " + p.scale.removeprefix("UNIT_").removesuffix("_SCALE").lower()
+    when = f"  when {p.parent} in {list(p.parent_values)}" if p.parent else ""
+    return f"{p.name:<20} {p.type:<11} {values}{scale}{when}"

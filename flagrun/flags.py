@@ -128,8 +128,13 @@ def flag_boolean(name: str, default: bool | None, description: str = "") -> Flag
 
 
 def _is_flag_name(name: str) -> bool:
-    """Letters, digits and underscores, starting with a letter (ASCII)."""
-    return name.isascii() and name.isidentifier() and not name.startswith("_")
+    """Letters, digits, underscores and hyphens, starting with a letter (ASCII)."""
+    return name.isascii() and _spelling(name).isidentifier() and name[:1].isalpha()
+
+
+def _spelling(name: str) -> str:
+    """One spelling for first-layer-size and first_layer_size: they name one flag."""
+    return name.replace("-", "_")
 
 
 def _is_integer_text(word: str) -> bool:
@@ -217,11 +222,11 @@ class Flags(Mapping):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # keeps copy/pickle probing away from the flag values
             raise AttributeError(name)
-        try:
-            return self._values[name]
-        except KeyError:
-            declared = ", ".join(self._values) or "none"
-            raise AttributeError(f"no flag {name!r} (declared: {declared})") from None
+        for declared in (name, *(n for n in self._values if _spelling(n) == name)):
+            if declared in self._values:
+                return self._values[declared]
+        listing = ", ".join(self._values) or "none"
+        raise AttributeError(f"no flag {name!r} (declared: {listing})")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"flags are read-only: set {name} with --{name} VALUE or flags.yml")
@@ -295,7 +300,7 @@ def _check_declarations(declarations: Iterable[Flag]) -> dict[str, Flag]:
                 hint="declare flags with flag_integer, flag_numeric, flag_string or flag_boolean",
             )
         _check_name(item.name)
-        if item.name in declared:
+        if any(_spelling(item.name) == _spelling(name) for name in declared):
             raise FlagError(f"flag {item.name} is declared twice", hint="declare each flag once")
         if item.type not in FLAG_TYPES:
             raise FlagError(f"flag {item.name}: unknown type {item.type!r}", hint=str(FLAG_TYPES))
@@ -307,7 +312,8 @@ def _check_name(name: object) -> None:
     if not isinstance(name, str) or not _is_flag_name(name):
         raise FlagError(
             f"bad flag name {name!r}",
-            hint="use letters, digits and underscores, starting with a letter (dense_units1)",
+            hint="use letters, digits, underscores and hyphens, starting with a letter "
+            "(dense_units1, first-layer-size)",
         )
     if name in _RESERVED:
         raise FlagError(
@@ -357,12 +363,14 @@ def _parse_argv(argv: list[str], declared: dict[str, Flag]) -> dict[str, str]:
     return given
 
 
-def _known_name(name: str, declared: dict[str, Flag]) -> str:
+def _known_name(name: str, declared: dict[str, Flag], shown: str | None = None) -> str:
+    """The declared flag ``name`` means, in either spelling (hyphens or underscores)."""
     if name in declared:
         return name
-    if name.replace("-", "_") in declared:
-        return name.replace("-", "_")
-    raise _unknown(name, declared, "--" + name)
+    for other in declared:
+        if _spelling(other) == _spelling(name):
+            return other
+    raise _unknown(name, declared, "--" + name if shown is None else shown)
 
 
 def _unknown(name: str, declared: dict[str, Flag], shown: str) -> FlagError:
@@ -381,10 +389,7 @@ def _file_values(
     if file is None or not os.path.isfile(file):
         return {}
     values = read_flags_file(file, profile)
-    for name in values:
-        if name not in declared:
-            raise _unknown(name, declared, f"{name!r} in {file}")
-    return values
+    return {_known_name(name, declared, f"{name!r} in {file}"): v for name, v in values.items()}
 
 
 # -- flags files -------------------------------------------------------------------------------

@@ -1,21 +1,47 @@
-"""A script's declared flags, found by reading its source (ast), never by running it.
+"""A trainer's declared arguments, found without running its training.
 
-The tuner checks a tuning YAML against these, and ``flagrun train NAME=VALUE``
-checks names and values before anything starts. Declarations whose name is
-not a literal make the result incomplete, so callers skip strict name checks
-rather than reject a flag that may well exist.
+flagrun's own ``flags()`` declarations are read from the source (ast), never run:
+``declared_flags``. Any other trainer (argparse, absl and ``tf.compat.v1.flags``, click,
+typer, fire) is run in describe mode (``flagrun._describe``, in a subprocess with a
+timeout): its module-level code runs up to its argument parsing, where the parser's
+declarations are reported and the process ends. That happens only when the trainer's
+source (or a module of its own package it imports) uses one of those parsers; a trainer
+that reads ``sys.argv`` itself is never run, and flagrun says once that it cannot know
+its arguments: ``declared_arguments``.
+
+The tuner checks a tuning file against these, and ``flagrun train NAME=VALUE``
+checks names and values before anything starts (statically only: a run should not
+pay a second start of the trainer). Declarations whose name is not a literal, or a
+parser that hands arguments on (subcommands), make the result incomplete, so callers
+skip strict name checks rather than reject an argument that may well exist.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flagrun.errors import FlagError
-from flagrun.flags import Flag, coerce
+from flagrun.flags import FLAG_TYPES, Flag, coerce
 
-__all__ = ["DeclaredFlags", "declared_flags"]
+if TYPE_CHECKING:
+    from flagrun.launch import Trainer
+
+__all__ = ["DESCRIBE_TIMEOUT_ENV", "DeclaredFlags", "declared_arguments", "declared_flags"]
+
+DESCRIBE_TIMEOUT_ENV = "FLAGRUN_DESCRIBE_TIMEOUT"
+DESCRIBE_TIMEOUT = 60.0  # seconds for a trainer to reach its argument parsing
+_PARSERS = ("argparse", "absl", "click", "typer", "fire")
+_TF_FLAGS = re.compile(r"\b(?:tf|tensorflow)(?:\.compat\.v1)?(?:\.app)?\.flags\b")
 
 _CONSTRUCTORS = {
     "flag_integer": "integer",
@@ -28,18 +54,47 @@ _PARAMS = ("name", "default", "description")
 
 
 class DeclaredFlags(dict[str, Flag]):
-    """name -> Flag (with its ``line``), in declaration order.
+    """name -> Flag (with its ``line`` when read from the source), in declaration order.
 
-    ``complete`` is False when some declaration's name could not be read
-    (not a literal), so an unknown name may still be declared. ``script`` is
-    the script's file name, for messages; ``path`` its full path.
+    ``complete`` is False when some declaration's name could not be read (not a
+    literal, subcommands), so an unknown name may still be declared. ``script`` names
+    the trainer in messages; ``path`` is its file. ``parser`` says who parses the
+    arguments; ``loose`` whether ``first-layer-size`` and ``first_layer_size`` reach the
+    same argument (flagrun's flags(), fire) or only the spelling declared (argparse,
+    click, absl). ``switches`` take no value (``store_true``), ``required`` must be
+    given, ``choices`` lists the values an argument accepts; ``note`` says why the
+    arguments are unknown when they are.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, parser: str = "flagrun flags()") -> None:
         super().__init__()
         self.path = path
         self.script = path.name
         self.complete = True
+        self.parser = parser
+        self.loose = True
+        self.switches: set[str] = set()
+        self.required: set[str] = set()
+        self.choices: dict[str, tuple[str, ...]] = {}
+        self.note: str | None = None
+
+    def find(self, name: str) -> Flag | None:
+        """The argument ``name`` sets: as spelled, or (a loose parser) spelled the other way."""
+        flag = self.get(name)
+        if flag is not None or not self.loose:
+            return flag
+        key = spelling(name)
+        return next((f for n, f in self.items() if spelling(n) == key), None)
+
+    def other_spelling(self, name: str) -> str | None:
+        """The declared name that differs from ``name`` only in hyphens and underscores."""
+        key = spelling(name)
+        return next((n for n in self if n != name and spelling(n) == key), None)
+
+
+def spelling(name: str) -> str:
+    """One key for both spellings of a name: first-layer-size == first_layer_size."""
+    return name.replace("-", "_")
 
 
 def declared_flags(script: Path) -> DeclaredFlags:
@@ -164,3 +219,142 @@ def _typed_default(flag_type: str, default: Any) -> Any:
         return coerce(Flag("default", flag_type, None), default)
     except FlagError:
         return default
+
+
+# -- any other parser: describe mode ---------------------------------------------------------
+
+
+def declared_arguments(trainer: Trainer, *, describe: bool = True) -> DeclaredFlags:
+    """What ``trainer`` declares: its flags() read statically, else (``describe``) its
+    parser's arguments from describe mode, else an incomplete result with a ``note``."""
+    declared = declared_flags(trainer.file)
+    declared.script = trainer.name
+    if declared or not declared.complete or not describe:
+        return declared
+    if not uses_parser(trainer):
+        unknown = DeclaredFlags(trainer.file, parser="sys.argv")
+        unknown.script, unknown.complete = trainer.name, False
+        unknown.note = (
+            f"{trainer.name} uses no argument parser flagrun knows (argparse, absl, click, "
+            "typer, fire): its arguments are not checked, the tuning file is trusted"
+        )
+        return unknown
+    return _describe(trainer)
+
+
+def uses_parser(trainer: Trainer) -> bool:
+    """Whether the trainer's entry file, or a module of its own it imports, uses a parser."""
+    pending, seen = [trainer.file], set[Path]()
+    while pending and len(seen) < 100:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        if _TF_FLAGS.search(source):
+            return True
+        for name, local in _imports(tree, path, trainer.root):
+            if name.split(".")[0] in _PARSERS:
+                return True
+            pending += local
+    return False
+
+
+def _imports(tree: ast.Module, path: Path, root: Path) -> list[tuple[str, list[Path]]]:
+    """Each imported module's name, with the files of it found under ``root``."""
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        base = root
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = path.parents[node.level - 1]
+            head = node.module or ""
+            names = [head] + [f"{head}.{a.name}".lstrip(".") for a in node.names]
+        for name in names:
+            if not name:
+                continue
+            stem = base / Path(*name.split("."))
+            files = [f for f in (stem.with_suffix(".py"), stem / "__init__.py") if f.is_file()]
+            found.append((name if base == root else "", files))
+    return found
+
+
+def _describe(trainer: Trainer) -> DeclaredFlags:
+    """Run ``trainer`` in describe mode once per command (--grid and the plan both ask)."""
+    try:
+        stamp = trainer.file.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _describe_once(trainer, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _describe_once(trainer: Trainer, stamp: int) -> DeclaredFlags:
+    """Run ``trainer`` in describe mode; an incomplete result with a note when it cannot."""
+    timeout = float(os.environ.get(DESCRIBE_TIMEOUT_ENV) or DESCRIBE_TIMEOUT)
+    with tempfile.TemporaryDirectory(prefix="flagrun-describe-") as tmp:
+        out = Path(tmp) / "arguments.json"
+        cmd = [sys.executable, "-m", "flagrun._describe", str(out), *trainer.target()]
+        env = {**os.environ, "FLAGRUN_DESCRIBE": "1", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return _unknown(trainer, f"it did not reach its argument parsing in {timeout:g} s")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            data = json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1].strip()[:200] if lines else f"exit code {proc.returncode}"
+            return _unknown(trainer, f"it stopped before parsing its arguments ({last})")
+    if data.get("parser") == "none":
+        return _unknown(trainer, "it ran to its end without parsing any argument")
+    return _from_description(trainer, data)
+
+
+def _unknown(trainer: Trainer, why: str) -> DeclaredFlags:
+    declared = DeclaredFlags(trainer.file, parser="unknown")
+    declared.script, declared.complete = trainer.name, False
+    declared.note = (
+        f"cannot tell which arguments {trainer.name} takes: {why}; "
+        "its arguments are not checked, the tuning file is trusted"
+    )
+    return declared
+
+
+def _from_description(trainer: Trainer, data: dict[str, Any]) -> DeclaredFlags:
+    declared = DeclaredFlags(trainer.file, parser=str(data.get("parser")))
+    declared.script = trainer.name
+    declared.complete = bool(data.get("complete"))
+    declared.loose = declared.parser == "fire"
+    for item in data.get("arguments", []):
+        kind = item.get("type") if item.get("type") in FLAG_TYPES else "string"
+        for name in item.get("names", []):
+            declared[name] = Flag(name, kind, item.get("default"))
+            if not item.get("takes_value", True):
+                declared.switches.add(name)
+            if item.get("choices"):
+                declared.choices[name] = tuple(item["choices"])
+        if item.get("required") and item.get("names"):
+            declared.required.add(item["names"][0])
+    return declared

@@ -159,6 +159,36 @@ class TrialOutcome:
         )
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How a job's trials are started (``flagrun.launch``), kept in ``job.json``."""
+
+    module: str | None = None  # run as `python -m module` from the snapshot's root
+    args: tuple[str, ...] = ()  # fixed arguments, before --job-dir and the hyperparameters
+    job_dir: str | None = None  # the --job-dir every trial gets (None: its own run folder)
+    job_dir_option: str | None = None  # how the trainer spells it; None: not passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module": self.module,
+            "args": list(self.args),
+            "job_dir": self.job_dir,
+            "job_dir_option": self.job_dir_option,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, key: str = "launch") -> Launch:
+        if data is None:  # jobs written before trainers had fixed arguments
+            return cls()
+        reader = _Reader(data, key)
+        return cls(
+            reader.opt_text("module"),
+            tuple(str(a) for a in reader.items("args")),
+            reader.opt_text("job_dir"),
+            reader.opt_text("job_dir_option"),
+        )
+
+
 def empty_counts() -> dict[TrialState, int]:
     """Trials per state, every state present."""
     return {state: 0 for state in TrialState}
@@ -281,6 +311,7 @@ class JobRecord:
     config: str | None = None
     project_dir: str | None = None
     fixed_flags: dict[str, Any] = field(default_factory=dict)
+    launch: Launch = field(default_factory=Launch)
     storage: str | None = None  # the study's storage: the journal file's name, or a masked URL
     study: str | None = None
     shared: bool = False  # the study lives in a database other workers share
@@ -317,6 +348,7 @@ class JobRecord:
             config=reader.opt_text("config"),
             project_dir=reader.opt_text("project_dir"),
             fixed_flags=reader.mapping("fixed_flags"),
+            launch=Launch.from_dict(reader.raw("launch")),
             storage=reader.opt_text("storage"),
             study=reader.opt_text("study"),
             shared=bool(reader.raw("shared")),

@@ -9,6 +9,7 @@ finalizes it exactly once. ``train()`` is the library verb behind
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -19,13 +20,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from flagrun import store
 from flagrun._atomic import read_json
 from flagrun.errors import FlagError, RunError, UsageError
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus
+from flagrun.sources.hypertune import METRIC_FILE
+
+if TYPE_CHECKING:
+    from flagrun.introspect import DeclaredFlags
 
 STOP_GRACE_SECONDS = 5.0
 _FAILURE_TAIL_BYTES = 4096
@@ -35,11 +40,13 @@ _FAILURE_TAIL_BYTES = 4096
 class RunSpec:
     """What to run and where; the tuner builds one per trial."""
 
-    script: Path
+    script: Path  # the entry file; of a module, the module's file in the snapshot
     run_dir: Path
     source_dir: Path
     project_dir: Path
     flags: dict[str, Any] = field(default_factory=dict)
+    module: str | None = None  # run `python -m module` with source_dir first on sys.path
+    args: list[str] = field(default_factory=list)  # given before the flags
     timeout: float | None = None
     label: str | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -100,6 +107,11 @@ def _script_in_snapshot(spec: RunSpec) -> Path:
     script, source = Path(spec.script), Path(spec.source_dir)
     if script.is_absolute() and script.is_relative_to(source):
         return script
+    if spec.module:  # the module's file, as python -m finds it from the snapshot's root
+        stem = source.joinpath(*spec.module.split("."))
+        return (
+            stem.with_suffix(".py") if stem.with_suffix(".py").is_file() else stem / "__main__.py"
+        )
     return source / script.name
 
 
@@ -111,8 +123,9 @@ def _display_path(path: Path, base: Path) -> str:
 
 
 def _initial_record(spec: RunSpec) -> RunRecord:
-    args = flag_args(spec.flags)
-    argv = ["python", _display_path(spec.script, spec.project_dir), *args]
+    args = [*spec.args, *flag_args(spec.flags)]
+    target = ["-m", spec.module] if spec.module else [_display_path(spec.script, spec.project_dir)]
+    argv = ["python", *target, *args]
     return RunRecord(
         id=spec.run_dir.name,
         status=RunStatus.RUNNING,
@@ -171,7 +184,9 @@ def start(spec: RunSpec) -> RunHandle:
     script = _script_in_snapshot(spec)
     if not script.is_file():
         raise RunError(f"script {script} is missing from the source snapshot")
-    cmd = [sys.executable, "-m", "flagrun._bootstrap", str(script), *flag_args(spec.flags)]
+    target = ["-m", str(spec.source_dir), spec.module] if spec.module else [str(script)]
+    args = [*spec.args, *flag_args(spec.flags)]
+    cmd = [sys.executable, "-m", "flagrun._bootstrap", *target, *args]
     started = time.monotonic()  # the run's duration covers its whole lifetime from here
     log = open(spec.run_dir / store.LOG_FILE, "ab", buffering=0)  # noqa: SIM115 (closed in wait)
     out = subprocess.PIPE if spec.echo else log
@@ -409,16 +424,31 @@ def _has_event_files(run_dir: Path) -> bool:
 
 
 def _add_metrics(record: RunRecord, run_dir: Path) -> None:
+    """The last value of every tag the run wrote (event files, then its hypertune file)."""
     # Reading events costs numpy + protobuf imports (~0.2 s): skip them when there are none.
-    if not _has_event_files(run_dir):
-        return
-    try:
-        from flagrun import metrics
+    if _has_event_files(run_dir):
+        try:
+            from flagrun import metrics
 
-        record.metrics = metrics.summarize(run_dir)
-    except Exception as exc:  # noqa: BLE001 (a metrics problem must not lose the run record)
-        record.metrics = {}
-        record.metrics_error = f"{type(exc).__name__}: {exc}"
+            record.metrics = metrics.summarize(run_dir)
+        except Exception as exc:  # noqa: BLE001 (a metrics problem must not lose the record)
+            record.metrics = {}
+            record.metrics_error = f"{type(exc).__name__}: {exc}"
+    if (run_dir / METRIC_FILE).is_file():
+        from flagrun.sources.hypertune import HypertuneReader
+
+        reader = HypertuneReader(run_dir / METRIC_FILE)
+        reader.poll()
+        for tag, series in reader.scalars.items():
+            last = series[-1]
+            record.metrics[tag] = {"value": _json_number(last.value), "step": last.step}
+
+
+def _json_number(value: float) -> float | str:
+    """JSON has no NaN or infinity: they are written as text, as metrics.summarize does."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 # -- the library verb -------------------------------------------------------------------------
@@ -433,27 +463,34 @@ def train(
     timeout: float | None = None,
     label: str | None = None,
     echo: bool = True,
+    args: list[str] | None = None,
 ) -> RunResult:
     """Run ``script`` once with ``flags``, isolated in a new folder under ``runs_dir``.
 
-    Flags are checked against the script's declarations before anything is
-    created. On Ctrl-C the run is stopped and recorded KILLED, then
-    KeyboardInterrupt is raised again.
+    A script inside a package (``trainer/task.py``) runs as ``python -m trainer.task``
+    from the package root, as Cloud ML runs it; ``args`` come before the flags. Flags
+    are checked against the script's declarations before anything is created. On
+    Ctrl-C the run is stopped and recorded KILLED, then KeyboardInterrupt is raised again.
     """
+    from flagrun.launch import find_trainer
+
     script_path = Path(script).absolute()
     if not script_path.is_file():
         raise UsageError(f"no such script: {script}", hint="give the path of a Python file")
-    values = check_flags(script_path, _merged_flags(flags, flags_file))
+    trainer = find_trainer(script_path, None, ())
+    values = check_flags(trainer.file, _merged_flags(flags, flags_file))
     runs = Path(runs_dir).absolute()
     run_dir = store.new_run_dir(runs)
     source = run_dir / store.SOURCE_DIR
-    source_hash = store.snapshot_source(script_path.parent, source, exclude=[runs])
+    source_hash = store.snapshot_source(trainer.root, source, exclude=[runs])
     spec = RunSpec(
-        script=script_path,
+        script=trainer.file,
         run_dir=run_dir,
         source_dir=source,
         project_dir=Path.cwd(),
         flags=values,
+        module=trainer.module,
+        args=list(args or ()),
         timeout=timeout,
         label=label,
         echo=echo,
@@ -508,31 +545,35 @@ def _merged_flags(
 
 
 def check_flags(script: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Coerce ``values`` against the flags ``script`` declares; FlagError for unknown or bad ones.
-
-    A script that declares no flags (argparse, sys.argv) gets its values unchecked.
-    """
+    """Coerce ``values`` against the flags ``script`` declares (read statically)."""
     from flagrun import introspect
+
+    return check_values(introspect.declared_flags(script), values)
+
+
+def check_values(declared: DeclaredFlags, values: dict[str, Any]) -> dict[str, Any]:
+    """Coerce ``values`` against ``declared`` (either spelling of a name where the parser
+    takes both); FlagError for unknown or bad ones. With nothing declared (a trainer
+    whose arguments are unknown) they go through unchecked."""
     from flagrun.flags import coerce
 
-    declared = introspect.declared_flags(script)
     if not declared:
         return dict(values)
     checked = {}
     for name, raw in values.items():
-        flag = declared.get(name)
+        flag = declared.find(name)
         if flag is None:
-            if getattr(declared, "complete", True):
-                raise _unknown_flag(script, name, list(declared))
+            if declared.complete:
+                raise _unknown_flag(declared.script, name, list(declared))
             checked[name] = raw
             continue
         checked[name] = coerce(flag, raw)
     return checked
 
 
-def _unknown_flag(script: Path, name: str, known: list[str]) -> FlagError:
+def _unknown_flag(script: str, name: str, known: list[str]) -> FlagError:
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]}?" if close else f"declared flags: {', '.join(known)}"
-    return FlagError(f"flag {name!r} is not declared by {script.name}", hint=hint)
+    return FlagError(f"flag {name!r} is not declared by {script}", hint=hint)

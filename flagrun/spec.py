@@ -28,6 +28,7 @@ from flagrun.flags import Flag, coerce
 __all__ = [
     "AGGREGATIONS",
     "ALGORITHMS",
+    "DEFAULT_METRIC_TAG",
     "GOALS",
     "LINEAR",
     "LOG",
@@ -55,6 +56,8 @@ ALGORITHMS = {
     "RANDOM_SEARCH": "RANDOM_SEARCH",
 }
 AGGREGATIONS = ("last", "max", "min")
+# The metric tag both services assume when a file names none (cloudml-hypertune's default).
+DEFAULT_METRIC_TAG = "training/hptuning/metric"
 MAX_GRID_INTEGERS = 10_000
 
 
@@ -116,6 +119,8 @@ class TuningSpec:
     params: tuple[ParamSpec, ...] = ()
     script: str | None = None
     python_module: str | None = None
+    args: tuple[str, ...] = ()  # Cloud ML's trainingInput.args: given to every trial first
+    job_dir: str | None = None  # Cloud ML's trainingInput.jobDir: passed as --job-dir
     metric_aggregation: str = "last"
     trial_timeout: float | None = None
     seed: int | None = None
@@ -132,6 +137,7 @@ class TuningSpec:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["params"] = [p.to_dict() for p in self.params]
         d["ignored_fields"] = list(self.ignored_fields)
+        d["args"] = list(self.args)
         d["early_stopping_config"] = dict(self.early_stopping_config)
         d["path"] = str(self.path) if self.path is not None else None
         return d
@@ -143,6 +149,7 @@ class TuningSpec:
         values = {k: v for k, v in d.items() if k in known}
         values["params"] = tuple(ParamSpec.from_dict(p) for p in d.get("params", ()))
         values["ignored_fields"] = tuple(d.get("ignored_fields", ()))
+        values["args"] = tuple(d.get("args", ()))
         values["early_stopping_config"] = dict(d.get("early_stopping_config") or {})
         if values.get("path") is not None:
             values["path"] = Path(values["path"])
@@ -190,7 +197,9 @@ def load_spec(path: str | PathLike[str]) -> TuningSpec:
 
 
 def check_against_flags(spec: TuningSpec, declared: Mapping[str, Flag]) -> None:
-    """Check every param against the script's declared flags (a mapping name -> Flag).
+    """Check every param against the trainer's declared arguments (a mapping name -> Flag,
+    usually ``introspect.DeclaredFlags``: its ``find`` matches both spellings of a name
+    where the trainer's parser does).
 
     Unknown names are only reported when ``declared.complete`` is true (every
     declaration's name was a literal).
@@ -198,13 +207,15 @@ def check_against_flags(spec: TuningSpec, declared: Mapping[str, Flag]) -> None:
     complete = getattr(declared, "complete", True)
     script = getattr(declared, "script", None) or spec.script or spec.python_module
     script = script or "the training script"
+    find = getattr(declared, "find", declared.get)
     for p in spec.params:
-        flag = declared.get(p.name)
+        flag = find(p.name)
         if flag is None:
             if complete:
                 _unknown_flag(spec, p, declared, script)
             continue
         problem = _type_problem(p, getattr(flag, "type", "string"))
+        problem = problem or _value_problem(p, flag.name, declared)
         if problem:
             what, hint = problem
             raise SpecError(f"{_where(spec, p)} {what} of {script}", hint=hint)
@@ -220,13 +231,53 @@ def _unknown_flag(
     spec: TuningSpec, p: ParamSpec, declared: Mapping[str, Flag], script: str
 ) -> NoReturn:
     names = sorted(declared)
-    near = closest(p.name, names)
     listing = ", ".join(names) if names else "none"
+    other = getattr(declared, "other_spelling", lambda name: None)(p.name)
+    parser = getattr(declared, "parser", "flagrun flags()")
+    if other is not None:
+        raise SpecError(
+            f"{_where(spec, p)} {p.name!r} is spelled --{other} by {script}, whose {parser} "
+            "takes only that spelling",
+            hint=f"write the name as the trainer does: {other}",
+        )
+    near = closest(p.name, names)
     hint = f"did you mean {near}? " if near else ""
+    if parser == "flagrun flags()":
+        suggestion = p.name.replace("-", "_")
+        hint += f"or declare it in the script: flags(flag_...({suggestion!r}, DEFAULT))"
+    else:
+        hint += f"or add the argument --{p.name} to its {parser} parser"
     raise SpecError(
-        f"{_where(spec, p)} {p.name!r} is not a flag declared by {script} (declared: {listing})",
-        hint=hint + f"or declare it in the script: flags(flag_...({p.name!r}, DEFAULT))",
+        f"{_where(spec, p)} {p.name!r} is not an argument declared by {script} "
+        f"(declared: {listing})",
+        hint=hint,
     )
+
+
+def _value_problem(p: ParamSpec, name: str, declared: Mapping[str, Flag]) -> tuple[str, str] | None:
+    """(what is wrong, hint) when the argument takes no value or not these values."""
+    if name in getattr(declared, "switches", ()):
+        return (
+            f"sets --{name}, which takes no value (a switch such as store_true)",
+            f"make --{name} take a value (e.g. type=int), or drop the param",
+        )
+    allowed = getattr(declared, "choices", {}).get(name)
+    if not allowed:
+        return None
+    values = p.categorical_values or tuple(_format(v) for v in p.discrete_values)
+    if p.type in ("DOUBLE", "INTEGER") or not values:
+        return None  # a range: the trainer's own check decides each value
+    outside = [v for v in values if v not in allowed]
+    if not outside:
+        return None
+    return (
+        f"lists {', '.join(outside)}, not among the choices ({', '.join(allowed)})",
+        "list only values the trainer's argument accepts",
+    )
+
+
+def _format(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _type_problem(p: ParamSpec, flag_type: str) -> tuple[str, str] | None:

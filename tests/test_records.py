@@ -15,6 +15,7 @@ from flagrun.records import (
     FORMAT,
     JobRecord,
     JobState,
+    Launch,
     RecordError,
     RunRecord,
     RunStatus,
@@ -52,8 +53,10 @@ def test_a_format1_job_folder_reads_through_every_reader(tmp_path: Path) -> None
 def test_format1_files_write_back_as_they_were(path: str, shape: type) -> None:
     data = json.loads((FORMAT1 / path).read_text())
     written = shape.from_dict(data).to_dict()
-    if shape is JobRecord:
-        assert written.pop("shared") is False  # the one key format-1 job files lacked
+    if shape is JobRecord:  # the keys format-1 job files lacked, at their defaults
+        assert written.pop("shared") is False
+        assert written.pop("launch") == Launch().to_dict()
+        assert (written["spec"].pop("args"), written["spec"].pop("job_dir")) == ([], None)
     assert written == data
 
 

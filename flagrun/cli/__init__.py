@@ -19,6 +19,7 @@ COMMANDS = (
     "show",
     "logs",
     "tune",
+    "check",
     "trials",
     "collect",
     "jobs",
@@ -42,7 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Everything after `--` is the trainer's: argparse would take it for positionals.
+    trainer_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, trainer_args = argv[:cut], argv[cut + 1 :]
     args, extra = parser.parse_known_args(argv)
+    args.trainer_args = trainer_args
+    if trainer_args and not getattr(args, "takes_trainer_args", False):
+        parser.error("arguments after -- go to the trainer: only train, tune and check take them")
     if extra:
         # NAME=VALUE items after options (`train s.py --runs-dir X a=1`) land here.
         if hasattr(args, "values") and all("=" in item and item[0] != "-" for item in extra):

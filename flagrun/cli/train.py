@@ -15,13 +15,15 @@ def add_parser(subparsers: Any) -> None:
         help="run a training script once, recorded under runs/",
         description="Run SCRIPT once in a new run folder, with flags given as NAME=VALUE.",
     )
-    parser.add_argument("script", help="the training script (a .py file)")
+    parser.add_argument(
+        "script", help="the training script (a .py file; one in a package runs as python -m)"
+    )
     parser.add_argument("values", nargs="*", metavar="NAME=VALUE", help="flag values")
     parser.add_argument("--flags", metavar="FILE.yml", help="read flag values from a YAML file")
     parser.add_argument("--runs-dir", default="runs", help="where runs are kept (default: runs)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the run after this")
     parser.add_argument("--label", help="a note stored with the run")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, takes_trainer_args=True)
 
 
 def parse_values(items: list[str]) -> dict[str, str]:
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         timeout=args.timeout,
         label=args.label,
+        args=list(args.trainer_args),
     )
     if result.status == "FAILED" and result.reason:
         print(f"flagrun: run {result.run_dir.name} failed: {result.reason}", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from flagrun.cli._options import add_shared_options
+from flagrun.cli.check import add_trainer_options
 from flagrun.errors import UsageError
 
 
@@ -16,13 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run trials of SCRIPT with flag values chosen by Optuna, several at once.",
     )
     parser.add_argument("script", nargs="?", type=Path, help="training script (see YAML script:)")
+    parser.add_argument("--config", type=Path, help="tuning YAML (Cloud ML or Vertex AI format)")
+    add_trainer_options(parser)
     parser.add_argument(
-        "values", nargs="*", metavar="NAME=VALUE", help="flags every trial gets, not tuned"
+        "--dry-run", action="store_true", help="check and show the job as flagrun check does"
     )
-    parser.add_argument("--config", type=Path, help="tuning YAML (Cloud ML Engine format)")
-    parser.add_argument("--max-trials", type=int, help="override maxTrials")
-    parser.add_argument("--parallel", type=int, help="override maxParallelTrials")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default: runs")
     parser.add_argument("--resume", metavar="JOB", help="continue a job (an id or 'latest')")
     parser.add_argument(
         "--grid",
@@ -34,13 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--metric", help="metric tag (overrides hyperparameterMetricTag)")
     parser.add_argument("--goal", choices=["maximize", "minimize"], help="overrides goal")
     parser.add_argument(
-        "--gpus", help="GPU indices for trials, e.g. 0,1 (default: all nvidia-smi lists; 'none')"
-    )
-    parser.add_argument(
         "--progress", choices=["auto", "live", "plain", "quiet"], default="auto", help="display"
     )
     add_shared_options(parser, artifacts=True)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, takes_trainer_args=True)
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[str]] | None:
@@ -60,15 +56,15 @@ def parse_grid(items: list[str] | None) -> dict[str, list[str]] | None:
 
 def run(args: argparse.Namespace) -> int:
     from flagrun.cli.train import parse_values
-    from flagrun.tuner import tune
+    from flagrun.tuner import TuneRequest, check, tune
 
     if args.script is not None and "=" in args.script.name and not args.script.exists():
         args.values.insert(0, str(args.script))  # `tune --config t.yml a=1`: no script given
         args.script = None
-
-    result = tune(
-        args.script,
-        args.config,
+    options = dict(
+        module=args.module,
+        args=list(args.trainer_args),
+        job_dir=args.job_dir,
         max_trials=args.max_trials,
         parallel=args.parallel,
         runs_dir=args.runs_dir,
@@ -84,4 +80,8 @@ def run(args: argparse.Namespace) -> int:
         study=args.study,
         artifacts=args.artifacts,
     )
+    if args.dry_run:
+        print(check(TuneRequest(script=args.script, config=args.config, **options)))
+        return 0
+    result = tune(args.script, args.config, **options)
     return result.exit_code

@@ -1,7 +1,8 @@
 """Trials as child processes of the tuner, on this machine.
 
 Each trial gets its own process group and run folder (see ``runner``), the
-least-loaded GPU when there are GPUs, and an event-file reader on its folder.
+least-loaded GPU when there are GPUs, and the metric source of its folder
+(``sources.for_run``: event files and the hypertune file).
 On Linux a pidfd per child wakes the loop the moment one exits.
 """
 
@@ -13,10 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from flagrun import runner
+from flagrun import runner, sources
 from flagrun.executors.base import TrialProcess
 from flagrun.gpus import GpuPool
-from flagrun.metrics import EventReader
 from flagrun.records import RunStatus
 
 POLL_SECONDS = 0.05  # how often exits are looked for where there are no pidfds
@@ -29,7 +29,7 @@ class LocalTrial:
         self.handle = handle
         self.run_dir: Path = handle.run_dir
         self.gpu = gpu
-        self.metrics = EventReader(handle.run_dir)
+        self.metrics = sources.for_run(handle.run_dir)
         self.exit_fd = _exit_fd(handle.pid)
         self._pool: GpuPool | None = pool
 

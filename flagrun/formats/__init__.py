@@ -2,6 +2,7 @@
 
 ``cloudml``   Cloud ML Engine's ``HyperparameterSpec`` (job config, hyperparameters block
               or the bare block)
+``vertex``    Vertex AI's ``HyperparameterTuningJob`` (``studySpec``, ``trialJobSpec``)
 
 The pieces a format is made of, shared by every format:
 
@@ -25,7 +26,13 @@ __all__ = ["read_spec"]
 
 
 def read_spec(path: Path) -> TuningSpec:
-    """Read and validate the tuning file at ``path``; SpecError naming file:line and field."""
-    from flagrun.formats import _yaml, cloudml
+    """Read and validate the tuning file at ``path``; SpecError naming file:line and field.
 
-    return cloudml.parse(_yaml.read_yaml(path), path)
+    This is the one place that decides which format a document is in.
+    """
+    from flagrun.formats import _yaml, cloudml, vertex
+
+    doc = _yaml.read_yaml(path)
+    if vertex.looks_like_vertex(doc):
+        return vertex.parse(doc, path)
+    return cloudml.parse(doc, path)

@@ -5,7 +5,8 @@ where the field may appear, kind, default, bounds or choices, hint) and calls ``
 for each: the kind decides what is accepted and how a mistake is worded, so every field of
 a kind fails the same way. A default is the value assumed when the field is absent (read
 like a given one), ``None`` leaves the attribute unset and ``REQUIRED`` makes absence an
-error: changing a default is a one-line edit of the row.
+error: changing a default is a one-line edit of the row. A YAML null is absence, and so is
+0 in a field marked ``zero_unset`` (the services' protobuf numbers, where 0 means unset).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from flagrun.formats._source import Source
-from flagrun.formats._yaml import Map
+from flagrun.formats._yaml import Map, Seq
 from flagrun.spec import as_number, closest
 
 
@@ -30,6 +31,7 @@ class Kind(enum.Enum):
     NAME = "non-empty text: a path or a name"
     POSITIVE = "a positive number, also written as text (1e-3)"
     MAPPING = "a mapping, checked further by the format"
+    ARGS = "a list of command-line arguments, each kept as written"
 
 
 class Place(enum.Enum):
@@ -62,6 +64,7 @@ class Field:
     minimum: int | None = None  # WHOLE
     maximum: int | None = None  # WHOLE
     unit: str = ""  # POSITIVE: named in the message, e.g. "seconds"
+    zero_unset: bool = False  # WHOLE: 0 means "not given" (protobuf's unset number)
     hint: str | None = None  # how to write it; each kind has a fallback
 
 
@@ -84,7 +87,11 @@ def look_up(mapping: Map, key: str, prefix: str = "") -> Found:
 def read_field(source: Source, field: Field, found: Found) -> Any:
     """The value of ``field`` for the spec; ``source.fail`` on a value of the wrong kind."""
     name, kind, value = field.name, field.kind, found.value
-    absent = value is None or (kind is Kind.TEXT and value == "")
+    absent = (
+        value is None
+        or (kind is Kind.TEXT and value == "")
+        or (field.zero_unset and value == 0 and not isinstance(value, bool))
+    )
     if absent:
         if field.default is REQUIRED:
             hint = field.hint
@@ -147,6 +154,12 @@ def read_field(source: Source, field: Field, found: Found) -> Any:
         if not isinstance(value, dict):
             fail("is not a mapping", field.hint)
         return value
+    if kind is Kind.ARGS:
+        if isinstance(value, tuple):  # the default
+            return value
+        if not isinstance(value, Seq) or None in value.raw:
+            fail("is not a list of arguments", field.hint or f"write {name}: [--name, value]")
+        return tuple(str(raw) for raw in value.raw)
     raise AssertionError(f"no reader for {kind}")
 
 

@@ -155,7 +155,7 @@ class ParamReader:
             "DISCRETE": ("discreteValues", "scaleType"),
         }[kind]
         for key in ("minValue", "maxValue", "scaleType", "categoricalValues", "discreteValues"):
-            if key in item and key not in allowed:
+            if item.get(key) is not None and key not in allowed:  # null: not given
                 self.fail(
                     item.lines[key],
                     f"{label}.{key}",
@@ -164,19 +164,18 @@ class ParamReader:
                 )
         line = item.line
         if kind == "CATEGORICAL":
-            return ParamSpec(
-                name, kind, categorical_values=self._categories(item, label), line=line
-            )
+            return ParamSpec(name, kind, categorical_values=self.categories(item, label), line=line)
         scale = read_field(self.source, SCALE_TYPE, look_up(item, "scaleType", f"{label}."))
         if kind == "DISCRETE":
-            values = self._discrete(item, label)
+            values = self.discrete(item, label)
             return ParamSpec(name, kind, scale=scale, discrete_values=values, line=line)
-        low, high = self._bounds(item, label, kind, scale)
+        low, high = self.bounds(item, label, kind, scale)
         return ParamSpec(name, kind, low, high, scale, line=line)
 
-    def _bounds(
+    def bounds(
         self, item: Map, label: str, kind: str, scale: str
     ) -> tuple[int | float, int | float]:
+        """``item``'s minValue and maxValue, checked against each other and the scale."""
         bounds = []
         for key in ("minValue", "maxValue"):
             if item.get(key) is None:
@@ -236,11 +235,12 @@ class ParamReader:
             )
         return seq
 
-    def _categories(self, item: Map, label: str) -> tuple[str, ...]:
-        seq = self._values(item, "categoricalValues", label, "[relu, tanh]")
+    def categories(self, item: Map, label: str, key: str = "categoricalValues") -> tuple[str, ...]:
+        """The words listed under ``key``, as written."""
+        seq = self._values(item, key, label, "[relu, tanh]")
         out: list[str] = []
         for i, raw in enumerate(seq.raw):
-            where = f"{label}.categoricalValues[{i}]"
+            where = f"{label}.{key}[{i}]"
             if raw is None:
                 self.fail(
                     seq.lines[i],
@@ -253,11 +253,14 @@ class ParamReader:
             out.append(raw)
         return tuple(out)
 
-    def _discrete(self, item: Map, label: str) -> tuple[float | int, ...]:
-        seq = self._values(item, "discreteValues", label, "[16, 32, 64]")
+    def discrete(
+        self, item: Map, label: str, key: str = "discreteValues"
+    ) -> tuple[float | int, ...]:
+        """The numbers listed under ``key``, sorted."""
+        seq = self._values(item, key, label, "[16, 32, 64]")
         out: list[float | int] = []
         for i, value in enumerate(seq):
-            where = f"{label}.discreteValues[{i}]"
+            where = f"{label}.{key}[{i}]"
             number = as_number(value)
             if number is None:
                 self.fail(
@@ -311,10 +314,11 @@ class ParamReader:
                 hint="say for which of the parent's values this param applies",
             )
         key = given[0]
-        values = self._parent_values(item, key, f"{label}.{key}")
+        values = self.parent_values(item, key, f"{label}.{key}")
         return parent, values, key, item.lines[key]
 
-    def _parent_values(self, m: Map, key: str, where: str) -> tuple[Any, ...]:
+    def parent_values(self, m: Map, key: str, where: str) -> tuple[Any, ...]:
+        """The parent values under ``key`` (a list, or ``{values: [...]}``)."""
         value = m[key]
         if isinstance(value, Map) and set(value) == {"values"}:
             value = value["values"]
@@ -373,7 +377,7 @@ class ParamReader:
                     "needs exactly one of " + ", ".join(PARENT_VALUE_FIELDS),
                     hint="say for which parent values the param applies",
                 )
-            values = self._parent_values(cond, given[0], f"{where}.{given[0]}")
+            values = self.parent_values(cond, given[0], f"{where}.{given[0]}")
             inherited = (name, values, given[0], cond.lines[given[0]])
             self._param(
                 cond["parameterSpec"],

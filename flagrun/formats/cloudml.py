@@ -14,14 +14,20 @@ Three shapes of the same file are read:
 * ``hyperparameters:`` at the top level, and
 * the bare block: ``goal``, ``hyperparameterMetricTag``, ``params`` ... at the top level.
 
-The ``hyperparameters`` fields are Cloud ML's (``goal``, ``hyperparameterMetricTag``,
-``maxTrials`` default 1, ``maxParallelTrials`` default 1, ``maxFailedTrials``,
-``enableTrialEarlyStopping``, ``resumePreviousJobId``, ``algorithm``, ``params``); the params
-and conditional params are described in ``flagrun.formats._params``.
+The ``hyperparameters`` fields are Cloud ML's, with the service's defaults (``goal``
+MAXIMIZE, ``hyperparameterMetricTag`` training/hptuning/metric, ``maxTrials`` 1,
+``maxParallelTrials`` 1, ``maxFailedTrials``, ``enableTrialEarlyStopping``,
+``resumePreviousJobId``, ``algorithm``, ``params``); a null field is not given, and 0 in a
+count means unset, as in the service's protobuf. A file that resumes a job
+(``resumePreviousJobId``) needs no params: the resumed job has them. The params and
+conditional params are described in ``flagrun.formats._params``. A job config without a
+hyperparameters block tunes nothing and is refused.
 
-flagrun-only extensions, accepted in the hyperparameters block or at the top level (or under
-``trainingInput``): ``script`` (training script, relative to the YAML), ``pythonModule``
-(``python -m`` module instead of a script), ``metricAggregation`` (last | max | min, default
+Cloud ML's ``pythonModule``, ``args`` (every trial's fixed arguments) and ``jobDir``
+(its ``--job-dir``) are read wherever they stand, usually under ``trainingInput``
+(see ``flagrun.launch``). flagrun-only extensions, accepted in the hyperparameters block
+or at the top level (or under ``trainingInput``): ``script`` (training script, relative
+to the YAML), ``metricAggregation`` (last | max | min, default
 last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
 (``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
 percentile when no pruner is named; giving it turns early stopping on unless
@@ -39,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import pruners
-from flagrun.formats._fields import REQUIRED, Field, Found, Kind, Place, look_up, read_field
+from flagrun.formats._fields import Field, Found, Kind, Place, look_up, read_field
 from flagrun.formats._params import ParamReader
 from flagrun.formats._source import Source
 from flagrun.formats._yaml import Map, plain
-from flagrun.spec import AGGREGATIONS, ALGORITHMS, GOALS, TuningSpec, closest
+from flagrun.spec import AGGREGATIONS, ALGORITHMS, DEFAULT_METRIC_TAG, GOALS, TuningSpec, closest
 
 __all__ = [
     "CLOUD_FIELDS",
@@ -59,12 +65,14 @@ HP, ANYWHERE = Place.HYPERPARAMETERS, Place.ANYWHERE
 # when the field is absent (None: unset; REQUIRED: absence is an error).
 # fmt: off
 FIELDS = (
-    Field("goal", "goal", HP, Kind.ENUM, default=REQUIRED, choices=GOALS),
-    Field("hyperparameterMetricTag", "metric_tag", HP, Kind.TEXT, default=REQUIRED,
+    Field("goal", "goal", HP, Kind.ENUM, default="MAXIMIZE", choices=GOALS),
+    Field("hyperparameterMetricTag", "metric_tag", HP, Kind.TEXT, default=DEFAULT_METRIC_TAG,
           hint="name the TensorBoard tag to optimize, e.g. hyperparameterMetricTag: val_acc"),
-    Field("maxTrials", "max_trials", HP, Kind.WHOLE, default=1, minimum=1),
-    Field("maxParallelTrials", "max_parallel_trials", HP, Kind.WHOLE, default=1, minimum=1),
-    Field("maxFailedTrials", "max_failed_trials", HP, Kind.WHOLE, default=None, minimum=0),
+    Field("maxTrials", "max_trials", HP, Kind.WHOLE, default=1, minimum=1, zero_unset=True),
+    Field("maxParallelTrials", "max_parallel_trials", HP, Kind.WHOLE, default=1, minimum=1,
+          zero_unset=True),
+    Field("maxFailedTrials", "max_failed_trials", HP, Kind.WHOLE, default=None, minimum=1,
+          zero_unset=True),
     Field("enableTrialEarlyStopping", "early_stopping", HP, Kind.BOOLEAN, default=None),
     Field("resumePreviousJobId", "resume_job_id", HP, Kind.TEXT, default=None,
           hint="give the job id as text"),
@@ -73,6 +81,9 @@ FIELDS = (
     # flagrun's extensions
     Field("script", "script", ANYWHERE, Kind.NAME, default=None),
     Field("pythonModule", "python_module", ANYWHERE, Kind.NAME, default=None),
+    Field("args", "args", ANYWHERE, Kind.ARGS, default=()),
+    Field("jobDir", "job_dir", ANYWHERE, Kind.TEXT, default=None,
+          hint="give the job folder as text, e.g. jobDir: output"),
     Field("metricAggregation", "metric_aggregation", ANYWHERE, Kind.ENUM, default="last",
           choices=AGGREGATIONS, case="lower",
           hint="last takes the final value; max/min the best over the trial"),
@@ -109,15 +120,22 @@ CLOUD_FIELDS = (
     "runtimeVersion",
     "pythonVersion",
     "packageUris",
-    "args",
-    "jobDir",
     "encryptionConfig",
     "scheduling",
     "network",
     "serviceAccount",
     "useChiefInTfConfig",
     "enableWebAccess",
+    # what `gcloud ai-platform jobs describe` adds to a job it prints
+    "state",
+    "createTime",
+    "startTime",
+    "endTime",
+    "errorMessage",
 )
+
+# Vertex AI's job fields: named in the hint when they turn up in a Cloud ML file.
+VERTEX_FIELDS = ("studySpec", "trialJobSpec", "maxTrialCount", "parallelTrialCount")
 
 
 def parse(doc: Any, path: Path) -> TuningSpec:
@@ -136,9 +154,12 @@ class _Reader:
 
     def parse(self, doc: Any) -> TuningSpec:
         hp = self._hyperparameters_block(doc)
-        reader = ParamReader(self.source)
-        params = reader.read(hp)
         values = {f.attribute: read_field(self.source, f, self._found(f, hp)) for f in FIELDS}
+        reader = ParamReader(self.source)
+        if values["resume_job_id"] and hp.get("params") is None:
+            params: tuple = ()  # the resumed job supplies them (and its goal and metric)
+        else:
+            params = reader.read(hp)
         if values["algorithm"] == "GRID_SEARCH":
             reader.check_grid(params)
         values["early_stopping"], values["early_stopping_config"] = self._early_stopping(values)
@@ -174,6 +195,14 @@ class _Reader:
             self._scan(doc, "", own=("trainingInput",))
             training = self._mapping(doc, "trainingInput", "")
             self._scan(training, "trainingInput.", own=("hyperparameters",))
+            if "hyperparameters" not in training:
+                self.fail(
+                    training.line,
+                    "trainingInput.hyperparameters",
+                    "is missing: this job config trains once, it tunes nothing",
+                    hint="add a hyperparameters: block to tune, or run the trainer once "
+                    "with `flagrun train`",
+                )
             hp = self._mapping(training, "hyperparameters", "trainingInput.")
             self._scan(
                 hp, "", own=HYPERPARAMETER_FIELDS, ignored_prefix="trainingInput.hyperparameters."
@@ -222,14 +251,16 @@ class _Reader:
             else:
                 known = (*own, *EXTENSION_FIELDS, *CLOUD_FIELDS, *HYPERPARAMETER_FIELDS)
                 near = closest(key, known)
-                self.fail(
-                    line,
-                    prefix + key,
-                    "is not a known field",
-                    hint=f"did you mean {near}?"
-                    if near
-                    else "see the HyperparameterSpec fields: " + ", ".join(HYPERPARAMETER_FIELDS),
-                )
+                if key in VERTEX_FIELDS:
+                    hint = (
+                        f"{key} is Vertex AI's format (a HyperparameterTuningJob): put studySpec, "
+                        "trialJobSpec and the trial counts at the top level of the file"
+                    )
+                elif near:
+                    hint = f"did you mean {near}?"
+                else:
+                    hint = "see the HyperparameterSpec fields: " + ", ".join(HYPERPARAMETER_FIELDS)
+                self.fail(line, prefix + key, "is not a known field", hint=hint)
 
     def _extension(self, key: str, value: Any, line: int, prefix: str) -> None:
         if key in self.ext:
@@ -244,23 +275,32 @@ class _Reader:
     # -- early stopping --------------------------------------------------------------------
 
     def _early_stopping(self, values: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        """(on?, the pruner and its settings), the settings checked by building the pruner.
+        """(on?, the pruner and its settings) from enableTrialEarlyStopping and earlyStopping."""
+        return early_stopping(
+            self.source,
+            values["early_stopping"],
+            self.ext.get("earlyStopping"),
+            values["max_parallel_trials"],
+        )
 
-        ``values`` are the fields as read: enableTrialEarlyStopping (None when not given)
-        and the earlyStopping mapping (None when not given).
-        """
-        enabled, given = values["early_stopping"], values["early_stopping_config"]
-        if given is None:
-            return bool(enabled), {}
-        found = self.ext["earlyStopping"]
-        config = plain(given)
-        problem = pruners.check_settings(config, values["max_parallel_trials"])
-        if problem is not None:
-            self.fail(
-                given.lines.get(problem.key, found.line),
-                f"{found.where}.{problem.key}",
-                problem.what,
-                hint=problem.hint,
-            )
-        config["pruner"] = str(config.get("pruner", pruners.DEFAULT_PRUNER)).lower()
-        return (config["pruner"] != "none") if enabled is None else enabled, config
+
+def early_stopping(
+    source: Source, enabled: bool | None, found: Found | None, max_parallel_trials: int
+) -> tuple[bool, dict[str, Any]]:
+    """(on?, the pruner and its settings) from the switch (None when not given) and the
+    ``earlyStopping`` mapping as found (None when not given), the settings checked by
+    building the pruner."""
+    if found is None or found.value is None:
+        return bool(enabled), {}
+    given = found.value
+    config = plain(given)
+    problem = pruners.check_settings(config, max_parallel_trials)
+    if problem is not None:
+        source.fail(
+            given.lines.get(problem.key, found.line),
+            f"{found.where}.{problem.key}",
+            problem.what,
+            hint=problem.hint,
+        )
+    config["pruner"] = str(config.get("pruner", pruners.DEFAULT_PRUNER)).lower()
+    return (config["pruner"] != "none") if enabled is None else enabled, config

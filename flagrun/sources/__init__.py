@@ -2,13 +2,17 @@
 
 A source turns what a training process writes into scalar series, tag -> points, and
 grows them as the process writes more: ``events.EventReader`` reads TensorBoard event
-files of any writer. Every source has the ``MetricSource`` shape, so the tuning loop
-reads one like another.
+files of any writer, ``hypertune.HypertuneReader`` the metric file of Google's
+``cloudml-hypertune`` reporter. Every source has the ``MetricSource`` shape, so the tuning
+loop reads one like another; ``for_run`` gives the one source of a run folder (both
+together), which every executor uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -36,3 +40,36 @@ class MetricSource(Protocol):
     def tags(self) -> list[str]:
         """The scalar tags read so far, sorted."""
         ...
+
+
+def for_run(run_dir: Path) -> MetricSource:
+    """Everything a trial in ``run_dir`` reports: its event files and its hypertune file
+    (a tag in both is taken from the hypertune file, the objective Cloud ML reads)."""
+    from flagrun.sources.events import EventReader
+    from flagrun.sources.hypertune import METRIC_FILE, HypertuneReader
+
+    return Combined([EventReader(run_dir), HypertuneReader(Path(run_dir) / METRIC_FILE)])
+
+
+class Combined:
+    """Several sources read as one; on a tag in more than one, the later source wins."""
+
+    def __init__(self, parts: Sequence[MetricSource]) -> None:
+        self.parts = list(parts)
+        self._scalars: dict[str, list[Scalar]] = {}
+
+    @property
+    def scalars(self) -> dict[str, list[Scalar]]:
+        return self._scalars
+
+    def poll(self) -> bool:
+        new = [part.poll() for part in self.parts]  # every part, not only up to the first
+        if any(new):
+            merged: dict[str, list[Scalar]] = {}
+            for part in self.parts:
+                merged.update(part.scalars)
+            self._scalars = merged
+        return any(new)
+
+    def tags(self) -> list[str]:
+        return sorted(self._scalars)

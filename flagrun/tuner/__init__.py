@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import storage
+from flagrun.errors import UsageError
 from flagrun.executors import LocalExecutor
 from flagrun.gpus import parse_gpus
 from flagrun.progress import make_progress
 from flagrun.pruners import make_pruner
 from flagrun.tuner.loop import Tuner
 from flagrun.tuner.request import JobResult, TuneRequest
-from flagrun.tuner.setup import create_job, resume_job
+from flagrun.tuner.setup import create_job, load_request_spec, resume_job
 
-__all__ = ["JobResult", "TuneRequest", "Tuner", "make_pruner", "tune"]
+__all__ = ["JobResult", "TuneRequest", "Tuner", "check", "make_pruner", "tune"]
 
 ARTIFACTS_ENV = "FLAGRUN_ARTIFACTS"
 
@@ -52,3 +53,22 @@ def tune(
         job = create_job(request)
     progress = make_progress(request.progress, job.job_dir.name, job.spec)
     return Tuner(job, LocalExecutor(gpus), progress).run()
+
+
+def check(request: TuneRequest, trials: int = 3) -> str:
+    """Validate a tuning job as ``tune`` would and describe it; nothing is created or run.
+    The library verb behind ``flagrun check`` and ``flagrun tune --dry-run``."""
+    from flagrun.display import plan_text
+    from flagrun.tuner.plan import first_trials, make_plan
+
+    if request.resume or request.storage or request.study:
+        raise UsageError(
+            "check looks at a tuning file, not at a running job or a shared study",
+            hint="drop --resume/--storage/--study",
+        )
+    request.runs_dir = Path(request.runs_dir)
+    spec = load_request_spec(request)
+    if spec.resume_job_id:
+        return f"{spec.path}: valid: resumes job {spec.resume_job_id} with {spec.max_trials} trials"
+    plan = make_plan(request, spec)
+    return plan_text(plan, first_trials(plan, request.runs_dir, trials))

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from flagrun import jobstore, store
-from flagrun.records import Best, JobRecord, JobState, TrialRow, TrialState
+from flagrun.records import Best, JobRecord, JobState, Launch, TrialRow, TrialState
 from flagrun.spec import TuningSpec
 
 if TYPE_CHECKING:
     from flagrun.artifacts import ArtifactStore
+    from flagrun.launch import Trainer
     from flagrun.tuner.budget import Tally
 
 STUDY_NAME = "flagrun"  # the study's name inside a one-machine job's journal
@@ -29,7 +30,7 @@ class Job:
     job_dir: Path
     record: JobRecord
     study: optuna.Study
-    script: Path  # the script inside the job's source snapshot
+    script: Path  # the trainer's entry file inside the job's source snapshot
     project_dir: Path
     notes: list[str] = field(default_factory=list)  # said once when the loop starts
     artifacts: ArtifactStore | None = None  # where finished trials are uploaded
@@ -85,10 +86,11 @@ class Job:
 def new_record(
     job_dir: Path,
     spec: TuningSpec,
-    script: Path,
+    trainer: Trainer,
     *,
     config: Path | None,
     fixed_flags: dict[str, Any],
+    launch: Launch,
     storage: str,
     study: str,
     artifacts: str | None,
@@ -102,13 +104,14 @@ def new_record(
         id=job_dir.name,
         state=JobState.RUNNING,
         spec=spec,
-        script=script.name,
+        script=trainer.entry,
         created=created or stamp,
         updated=stamp,
-        script_path=str(script),
+        script_path=str(trainer.file),
         config=str(config.resolve()) if config else None,
         project_dir=str(Path.cwd()),
         fixed_flags=fixed_flags,
+        launch=launch,
         storage=storage,
         study=study,
         shared=shared,

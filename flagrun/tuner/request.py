@@ -15,6 +15,9 @@ class TuneRequest:
 
     script: Path | None = None
     config: Path | None = None
+    module: str | None = None  # -m: the trainer as a module of a package (python -m)
+    args: list[str] = field(default_factory=list)  # after --: given to every trial first
+    job_dir: str | None = None  # --job-dir every trial gets (over the file's jobDir)
     max_trials: int | None = None
     parallel: int | None = None
     runs_dir: Path = Path("runs")

@@ -12,37 +12,51 @@ from typing import Any
 
 import optuna
 
-from flagrun import introspect, jobstore, runner, space, storage, store
+from flagrun import introspect, jobstore, space, storage, store
 from flagrun.errors import SpecError, UsageError
+from flagrun.launch import find_trainer
 from flagrun.pruners import make_pruner
 from flagrun.records import JobState
-from flagrun.spec import TuningSpec, check_against_flags, grid_spec, load_spec
+from flagrun.spec import TuningSpec, grid_spec, load_spec
 from flagrun.tuner.job import STUDY_NAME, Job, new_record
+from flagrun.tuner.plan import apply_overrides, cap_parallel, make_plan, spec_notes
 from flagrun.tuner.request import TuneRequest
+
+__all__ = [
+    "apply_overrides",
+    "create_job",
+    "enqueue_grid",
+    "load_request_spec",
+    "open_artifacts",
+    "open_study",
+    "resume_job",
+    "search_space",
+    "spec_notes",
+    "study_in",
+]
 
 
 def create_job(request: TuneRequest) -> Job:
     """Validate the request, then create the job folder, snapshot and study."""
     spec = load_request_spec(request)
-    script = resolve_script(request, spec)
-    check_against_flags(spec, introspect.declared_flags(script))
-    fixed = check_fixed_flags(request.fixed, spec, script)
-    spec = apply_overrides(spec, request)
     if spec.resume_job_id:
         return _resume_from_yaml(request, spec)
+    plan = make_plan(request, spec)
+    spec, trainer = plan.spec, plan.trainer
     artifacts = open_artifacts(request.artifacts)
 
     # Everything is valid: from here on the job exists on disk.
     request.runs_dir.mkdir(parents=True, exist_ok=True)
     job_dir = store.new_run_dir(request.runs_dir)
     source_dir = job_dir / jobstore.SOURCE_DIR
-    source_hash = store.snapshot_source(script.parent, source_dir)
+    source_hash = store.snapshot_source(trainer.root, source_dir)
     record = new_record(
         job_dir,
         spec,
-        script,
+        trainer,
         config=request.config,
-        fixed_flags=fixed,
+        fixed_flags=plan.fixed,
+        launch=plan.launch,
         storage=jobstore.STUDY_FILE,
         study=STUDY_NAME,
         artifacts=request.artifacts,
@@ -56,19 +70,21 @@ def create_job(request: TuneRequest) -> Job:
         job_dir,
         record,
         study,
-        source_dir / script.name,
+        source_dir / trainer.entry,
         Path.cwd(),
-        spec_notes(spec),
+        plan.notes,
         artifacts=artifacts,
         artifact_prefix=job_dir.name,
     )
 
 
-def resume_job(request: TuneRequest) -> Job:
-    """Reopen a job: same spec, same source snapshot, same study."""
-    if request.fixed:
+def resume_job(request: TuneRequest, parallel: int | None = None) -> Job:
+    """Reopen a job: same spec, same source snapshot, same study (``parallel``: the
+    maxParallelTrials of the file that resumes it)."""
+    if request.fixed or request.args:
         raise UsageError(
-            "NAME=VALUE flags are fixed when a job starts; a resumed job keeps its own",
+            "NAME=VALUE flags and arguments after -- are fixed when a job starts; "
+            "a resumed job keeps its own",
             hint="start a new job to change them",
         )
     job_dir = jobstore.resolve_job(request.runs_dir, request.resume)
@@ -83,7 +99,10 @@ def resume_job(request: TuneRequest) -> Job:
             f"job {job_dir.name} is still being tuned by process {owner.pid}",
             hint="wait for it, or stop it with Ctrl-C before resuming",
         )
-    record.spec = apply_overrides(record.spec, request)
+    spec = apply_overrides(record.spec, request)
+    if parallel is not None and request.parallel is None:
+        spec = dataclasses.replace(spec, max_parallel_trials=parallel)
+    record.spec, note = cap_parallel(spec, request)
     study = open_study(job_dir, record.spec, create=False)
     script = job_dir / jobstore.SOURCE_DIR / record.script
     project_dir = Path(record.project_dir or job_dir)
@@ -93,22 +112,18 @@ def resume_job(request: TuneRequest) -> Job:
         study,
         script,
         project_dir,
+        [note] if note else [],
         artifacts=open_artifacts(request.artifacts or record.artifacts),
         artifact_prefix=job_dir.name,
     )
 
 
 def _resume_from_yaml(request: TuneRequest, spec: TuningSpec) -> Job:
-    """``resumePreviousJobId``: continue that job's study with this YAML's budget."""
-    job = resume_job(
-        dataclasses.replace(
-            request,
-            resume=spec.resume_job_id,
-            max_trials=spec.max_trials,
-            parallel=spec.max_parallel_trials,
-        )
-    )
-    if search_space(job.spec) != search_space(spec):
+    """``resumePreviousJobId``: continue that job's study with this YAML's budget (a file
+    that lists params must list the same ones)."""
+    again = dataclasses.replace(request, resume=spec.resume_job_id, max_trials=spec.max_trials)
+    job = resume_job(again, parallel=spec.max_parallel_trials)
+    if spec.params and search_space(job.spec) != search_space(spec):
         raise SpecError(
             f"{spec.path}: resumePreviousJobId {spec.resume_job_id} searched other params",
             hint="a resumed job keeps its search space: use the same params, or start a new job",
@@ -122,12 +137,6 @@ def search_space(spec: TuningSpec | dict[str, Any]) -> list[dict[str, Any]]:
     return [{**param, "line": None} for param in params]
 
 
-def spec_notes(spec: TuningSpec) -> list[str]:
-    if not spec.ignored_fields:
-        return []
-    return [f"ignored locally (Cloud ML only): {', '.join(spec.ignored_fields)}"]
-
-
 # -- the request's parts -------------------------------------------------------------------
 
 
@@ -136,8 +145,8 @@ def load_request_spec(request: TuneRequest) -> TuningSpec:
     if request.grid:
         if request.config:
             raise UsageError("give either --config or --grid, not both")
-        script = request.script or Path("train.py")
-        declared = introspect.declared_flags(existing_script(script))
+        trainer = find_trainer(request.script or Path("train.py"), request.module, [Path.cwd()])
+        declared = introspect.declared_arguments(trainer)
         return grid_spec(
             request.grid,
             declared,
@@ -158,64 +167,6 @@ def load_request_spec(request: TuneRequest) -> TuningSpec:
             goal=(request.goal or spec.goal).upper(),
         )
     return spec
-
-
-def resolve_script(request: TuneRequest, spec: TuningSpec) -> Path:
-    """The training script: YAML `script:`, the argument, pythonModule, or train.py."""
-    yaml_script = None
-    if spec.script:
-        base = spec.path.parent if spec.path else Path.cwd()
-        yaml_script = (base / spec.script).resolve()
-    given = request.script.resolve() if request.script else None
-    if yaml_script and given and yaml_script != given:
-        raise UsageError(
-            f"two training scripts named: {request.script} on the command line and "
-            f"script: {spec.script} in {spec.path}",
-            hint="drop one of them",
-        )
-    if yaml_script or given:
-        return existing_script(yaml_script or given)  # type: ignore[arg-type]
-    if spec.python_module:
-        return existing_script(Path(*spec.python_module.split(".")).with_suffix(".py"))
-    return existing_script(Path("train.py"))
-
-
-def check_fixed_flags(values: dict[str, Any], spec: TuningSpec, script: Path) -> dict[str, Any]:
-    """Flags every trial gets as given: typed by the script, never a tuned parameter."""
-    tuned = {param.name for param in spec.params}
-    clash = sorted(tuned & set(values))
-    if clash:
-        raise UsageError(
-            f"{', '.join(clash)} is tuned by the YAML and also fixed on the command line",
-            hint="drop the NAME=VALUE, or the parameter from params",
-        )
-    return runner.check_flags(script, values)
-
-
-def existing_script(script: Path) -> Path:
-    if not script.is_file():
-        raise UsageError(
-            f"training script {script} not found",
-            hint="name it as the first argument: flagrun tune SCRIPT --config tuning.yml",
-        )
-    return script.resolve()
-
-
-def apply_overrides(spec: TuningSpec, request: TuneRequest) -> TuningSpec:
-    """``--max-trials`` and ``--parallel`` over the spec; a grid's budget is its size at most."""
-    changes: dict[str, Any] = {}
-    if request.max_trials is not None:
-        if request.max_trials < 1:
-            raise UsageError("--max-trials must be at least 1")
-        changes["max_trials"] = request.max_trials
-    if request.parallel is not None:
-        if request.parallel < 1:
-            raise UsageError("--parallel must be at least 1")
-        changes["max_parallel_trials"] = request.parallel
-    if spec.algorithm == "GRID_SEARCH":
-        grid_size = len(space.grid_points(spec))
-        changes["max_trials"] = min(changes.get("max_trials", spec.max_trials), grid_size)
-    return dataclasses.replace(spec, **changes) if changes else spec
 
 
 # -- the study -------------------------------------------------------------------------------

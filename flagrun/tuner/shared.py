@@ -15,27 +15,29 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from flagrun import distributed, introspect, jobstore, runner, storage, store
+from flagrun import distributed, jobstore, runner, storage, store
 from flagrun.errors import FlagrunError, UsageError
-from flagrun.records import JobRecord
-from flagrun.spec import TuningSpec, check_against_flags
+from flagrun.launch import Trainer, find_trainer
+from flagrun.records import JobRecord, Launch
+from flagrun.spec import TuningSpec
 from flagrun.tuner.job import Job, new_record, now
+from flagrun.tuner.plan import make_plan
 from flagrun.tuner.request import TuneRequest
 from flagrun.tuner.setup import (
     apply_overrides,
-    check_fixed_flags,
     enqueue_grid,
-    existing_script,
     load_request_spec,
     open_artifacts,
-    resolve_script,
-    spec_notes,
     study_in,
 )
 
 
 def join_job(
-    request: TuneRequest, *, spec: TuningSpec | None = None, fixed: dict[str, Any] | None = None
+    request: TuneRequest,
+    *,
+    spec: TuningSpec | None = None,
+    fixed: dict[str, Any] | None = None,
+    launch: Launch | None = None,
 ) -> Job:
     """Join (or create) the shared study ``--study`` in the database ``--storage``."""
     if not request.storage or not request.study:
@@ -45,16 +47,15 @@ def join_job(
             "--storage postgresql://USER@HOST/DB --study mnist",
         )
     name = distributed.check_study_name(request.study)
+    plan_notes: list[str] = []
     if spec is None:
-        spec = load_request_spec(request)
-        script = resolve_script(request, spec)
-        check_against_flags(spec, introspect.declared_flags(script))
-        fixed = check_fixed_flags(request.fixed, spec, script)
-        spec = apply_overrides(spec, request)
-    else:
-        assert request.script is not None
-        script = existing_script(request.script)
-        fixed = runner.check_flags(script, fixed or {})
+        plan = make_plan(request, load_request_spec(request))
+        spec, trainer, fixed, launch = plan.spec, plan.trainer, plan.fixed, plan.launch
+        plan_notes = plan.notes
+    else:  # rejoining from this machine's snapshot
+        trainer = find_trainer(request.script, None, ())
+        fixed = runner.check_flags(trainer.file, fixed or {})
+        launch = launch or Launch()
     if spec.resume_job_id:
         raise UsageError(
             "resumePreviousJobId does not apply to a shared study",
@@ -63,13 +64,14 @@ def join_job(
     backend = storage.open_database(request.storage)
     artifacts = open_artifacts(request.artifacts)
     job_dir = request.runs_dir / name
-    staging, source_hash = _stage_source(script, request.runs_dir, name)
+    staging, source_hash = _stage_source(trainer, request.runs_dir, name)
     ours = spec
     try:
         meta = {
             "spec": spec.to_dict(),
-            "script": script.name,
+            "script": trainer.entry,
             "fixed_flags": fixed,
+            "launch": launch.to_dict(),
             "source_hash": source_hash,
             "artifacts": request.artifacts,
             "created": now(),
@@ -83,7 +85,7 @@ def join_job(
             ),
         )
         verb = "created" if shared.created else "joined"
-        notes = [f"{verb} study {name} in {storage.mask(request.storage)}", *spec_notes(spec)]
+        notes = [f"{verb} study {name} in {storage.mask(request.storage)}", *plan_notes]
         if not shared.created:
             spec = _adopt_study_spec(shared.meta, spec, request, name, notes)
             _check_same_fixed(shared.meta, fixed, name)
@@ -101,9 +103,10 @@ def join_job(
     record = new_record(
         job_dir,
         spec,
-        script,
+        trainer,
         config=request.config,
         fixed_flags=shared.meta.get("fixed_flags", {}),
+        launch=launch,
         storage=storage.mask(request.storage),
         study=name,
         artifacts=artifacts_url,
@@ -112,7 +115,7 @@ def join_job(
         created=_created_before(job_dir),
     )
     jobstore.write_job(job_dir, record)
-    script_copy = job_dir / jobstore.SOURCE_DIR / script.name
+    script_copy = job_dir / jobstore.SOURCE_DIR / trainer.entry
     return Job(
         job_dir,
         record,
@@ -147,7 +150,8 @@ def rejoin(request: TuneRequest, record: JobRecord, job_dir: Path) -> Job:
         fixed={},
         artifacts=request.artifacts or record.artifacts,
     )
-    return join_job(again, spec=apply_overrides(record.spec, again), fixed=fixed)
+    spec = apply_overrides(record.spec, again)
+    return join_job(again, spec=spec, fixed=fixed, launch=record.launch)
 
 
 def _created_before(job_dir: Path) -> str | None:
@@ -190,13 +194,14 @@ def _check_same_fixed(meta: dict[str, Any], fixed: dict[str, Any] | None, name: 
         )
 
 
-def _stage_source(script: Path, runs_dir: Path, name: str) -> tuple[Path | None, str | None]:
+def _stage_source(trainer: Trainer, runs_dir: Path, name: str) -> tuple[Path | None, str | None]:
     """Snapshot the source next to the job folder; None when rejoining from the snapshot."""
-    if script.parent.name == jobstore.SOURCE_DIR and script.parent.parent.name == name:
+    root = trainer.root
+    if root.name == jobstore.SOURCE_DIR and root.parent.name == name:
         return None, None
     runs_dir.mkdir(parents=True, exist_ok=True)
     staging = runs_dir / f".{name}.source-{os.getpid()}"
-    return staging, store.snapshot_source(script.parent, staging, exclude=[runs_dir])
+    return staging, store.snapshot_source(root, staging, exclude=[runs_dir])
 
 
 def _place_source(staging: Path | None, job_dir: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from flagrun import metrics, objective, runner
+from flagrun import launch, metrics, objective, runner
 from flagrun.errors import MetricsError
 from flagrun.executors import TrialProcess
 from flagrun.records import RunStatus, TrialState
@@ -55,20 +55,25 @@ class Verdict:
 
 
 def launch_spec(job: Job, trial_id: int, flags: dict[str, Any]) -> runner.RunSpec:
-    """What a trial runs: the job's script from its snapshot, fixed flags then tuned ones."""
+    """What a trial runs (``flagrun.launch``): the job's trainer from its snapshot, its
+    fixed args and --job-dir, the fixed flags then the tuned ones, Cloud ML's env."""
     spec = job.spec
+    run_dir = job.trial_dir(trial_id)
     return runner.RunSpec(
         script=job.script,
-        run_dir=job.trial_dir(trial_id),
+        run_dir=run_dir,
         source_dir=job.source_dir,
         project_dir=job.project_dir,
         flags={**job.record.fixed_flags, **flags},
+        module=job.record.launch.module,
+        args=launch.trial_args(job.record.launch, run_dir),
         timeout=spec.trial_timeout,
         env={
             "FLAGRUN_JOB_DIR": str(job.job_dir),
             "FLAGRUN_TRIAL_ID": str(trial_id),
             "FLAGRUN_SCRIPT_DIR": str(_original_script_dir(job)),
             objective.METRIC_TAG_ENV: spec.metric_tag,
+            **launch.trial_env(run_dir, trial_id, spec.metric_tag),
         },
         echo=False,
         source_hash=job.record.source_hash,

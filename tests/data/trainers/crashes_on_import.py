@@ -1,0 +1,5 @@
+import argparse
+
+import a_module_that_is_not_installed  # noqa: F401
+
+argparse.ArgumentParser().parse_args()
