@@ -194,10 +194,20 @@ def test_a_vertex_file_runs_the_same_package(package):
 @pytest.mark.slow
 def test_a_hypertune_trainer_is_pruned_from_its_live_reports(package):
     config = package / "pruned.yaml"
-    config.write_text(
-        HPTUNING.replace("maxTrials: 4", "maxTrials: 5").replace(
-            "maxParallelTrials: 30",
-            "maxParallelTrials: 1\n    earlyStopping: {pruner: median, n_startup_trials: 1}",
+    config.write_text(  # a grid whose last trial is hopeless: it must be pruned live
+        textwrap.dedent(
+            """
+            trainingInput:
+              hyperparameters:
+                goal: MAXIMIZE
+                hyperparameterMetricTag: accuracy
+                algorithm: GRID_SEARCH
+                maxTrials: 4
+                earlyStopping: {pruner: median, n_startup_trials: 3}
+                params:
+                  - {parameterName: first-layer-size, type: DISCRETE,
+                     discreteValues: [200, 210, 220, 900]}
+            """
         )
     )
     done = flagrun(
@@ -220,7 +230,8 @@ def test_a_hypertune_trainer_is_pruned_from_its_live_reports(package):
     )
     assert done.returncode == 0, done.stderr
     record = json.loads((only_job(package) / "job.json").read_text())
-    assert record["counts"]["PRUNED"] >= 1, done.stdout
+    assert record["counts"] == {"COMPLETE": 3, "PRUNED": 1, "FAILED": 0, "RUNNING": 0}, done.stdout
+    assert "trial 4 PRUNED" in done.stdout
 
 
 def test_check_shows_the_job_and_starts_nothing(package):
