@@ -195,6 +195,8 @@ class Tuner:
         if self.active.pop(active.trial_id, None) is None:
             return  # already finished (an abort stops every trial from inside this method)
         result = active.process.result()
+        if result.lost:  # its machine went away: fail it as interrupted, run it again
+            active.interrupted = True
         active.process.metrics.poll()
         report_new_points(active, self.spec)
         self.tally = None

@@ -29,6 +29,9 @@ class TuneRequest:
     storage: str | None = None  # a database URL shared by workers (else FLAGRUN_STORAGE)
     study: str | None = None  # the shared study's name
     artifacts: str | None = None  # where finished trials' folders are uploaded
+    # A Dask cluster to run the trials on: a scheduler address, a distributed.Client or a
+    # cluster object; "none" runs them here (else FLAGRUN_CLUSTER, else a resumed job's own).
+    cluster: Any = None
 
 
 @dataclass

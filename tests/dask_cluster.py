@@ -1,0 +1,165 @@
+"""A real Dask cluster on this machine for the tests: `dask scheduler` and `dask worker`
+processes on 127.0.0.1, each worker in a folder of its own (no shared runs folder)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+START_SECONDS = 30.0
+
+
+@dataclass
+class Worker:
+    name: str
+    folder: Path
+    proc: subprocess.Popen
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@dataclass
+class Cluster:
+    root: Path
+    env: dict[str, str]
+    scheduler: subprocess.Popen | None = None
+    address: str = ""
+    workers: dict[str, Worker] = field(default_factory=dict)
+
+    def start(self, workers: dict[str, dict]) -> Cluster:
+        """``workers``: name -> {"nthreads": N, "resources": "GPU=2", "env": {...}}."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        scheduler_file = self.root / "scheduler.json"
+        self.scheduler = self._spawn(
+            "scheduler",
+            [
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],  # fmt: skip
+            self.env,
+        )
+        deadline = time.monotonic() + START_SECONDS
+        while not _readable_json(scheduler_file):
+            assert self.scheduler.poll() is None, (self.root / "scheduler.log").read_text()
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.05)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        for name, options in workers.items():
+            self.add_worker(name, **options)
+        self.wait_for(len(workers))
+        return self
+
+    def add_worker(
+        self,
+        name: str,
+        nthreads: int = 1,
+        resources: str | None = None,
+        env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
+    ) -> Worker:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        args = [self.address, "--name", name, "--nthreads", str(nthreads), "--no-nanny",
+                "--no-dashboard", "--host", "127.0.0.1",
+                "--local-directory", str(folder)]  # fmt: skip
+        if resources:
+            args += ["--resources", resources]
+        proc = self._spawn(
+            name,
+            [*(launcher or ["distributed.cli.dask_worker"]), *args],
+            {**self.env, **(env or {})},
+            cwd=folder,
+        )
+        worker = self.workers[name] = Worker(name, folder, proc)
+        return worker
+
+    def wait_for(self, count: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=START_SECONDS, set_as_default=False) as client:
+            client.wait_for_workers(count, timeout=START_SECONDS)
+
+    def kill_worker(self, name: str) -> None:
+        worker = self.workers[name]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        procs = [w.proc for w in self.workers.values()]
+        if self.scheduler is not None:
+            procs.append(self.scheduler)
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (the child holds it)
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", *args] if not args[0].endswith(".py") else
+                [sys.executable, *args],
+                cwd=cwd or self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+        finally:
+            log.close()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+            for path in sorted(self.root.glob("*.log"))
+        )
+
+
+def cluster_env(**extra: str) -> dict[str, str]:
+    """The environment of the cluster's processes: this checkout of flagrun importable."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    env.pop("FLAGRUN_CLUSTER", None)
+    env.update(extra)
+    return env
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not), from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
