@@ -61,7 +61,8 @@ class Cluster:
         self.address = json.loads(scheduler_file.read_text())["address"]
         for name, options in workers.items():
             self.add_worker(name, **options)
-        self.wait_for(len(workers))
+        if workers:
+            self.wait_for(len(workers))
         return self
 
     def add_worker(

@@ -264,3 +264,60 @@ def _json(path: Path) -> Any:
     import json
 
     return json.loads(path.read_text())
+
+
+# -- the Dask executor's own ---------------------------------------------------------------
+
+BIG = 64 * 1024  # bytes the "big" trial writes
+
+
+def dask_executor(cluster: Cluster, **options: Any) -> Executor:
+    from flagrun.executors.dask import DaskExecutor, connect
+
+    return DaskExecutor(connect(cluster.address), gpus=False, shared="no", **options)
+
+
+def big_trial(tmp_path: Path) -> runner.RunSpec:
+    spec = trial_spec(tmp_path, 1, "mode=ok", "points=2")
+    (spec.source_dir / "trial.py").write_text(
+        SCRIPT + f"\nopen('big.bin', 'wb').write(b'x' * {BIG})\n"
+    )
+    return spec
+
+
+def test_a_folder_over_the_limit_comes_back_through_the_artifact_store(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    store_dir = tmp_path / "artifacts"
+    store_dir.mkdir()
+    executor = dask_executor(cluster, return_limit=BIG // 2, artifacts=str(store_dir),
+                             artifact_prefix="job")  # fmt: skip
+    try:
+        spec = big_trial(tmp_path)
+        result = finish(executor, executor.start(spec))
+    finally:
+        executor.close()
+    assert result.status == RunStatus.COMPLETED
+    assert (spec.run_dir / "big.bin").stat().st_size == BIG
+    assert store.read_run(spec.run_dir).worker["artifact"] == "job/trials/1"
+    assert (store_dir / "job" / "trials" / "1" / "big.bin").exists()
+
+
+def test_without_a_store_the_records_come_back_and_the_rest_is_said(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    notes: list[str] = []
+    executor = dask_executor(cluster, return_limit=BIG // 2, notify=notes.append)
+    try:
+        spec = big_trial(tmp_path)
+        result = finish(executor, executor.start(spec))
+    finally:
+        executor.close()
+    assert result.status == RunStatus.COMPLETED
+    assert not (spec.run_dir / "big.bin").exists()
+    assert (spec.run_dir / "seen.json").exists() and (spec.run_dir / store.LOG_FILE).exists()
+    assert list((spec.run_dir / "logs").glob("*tfevents*"))
+    left = store.read_run(spec.run_dir).worker["left_on_worker"]
+    assert left["files"] == 1 and left["bytes"] == BIG
+    assert (Path(left["path"]) / "big.bin").exists()  # kept on the worker
+    assert notes and "stayed on" in notes[0] and "--artifacts" in notes[0]

@@ -1,6 +1,6 @@
 """What runs inside a Dask task on a worker: one trial, from its start to its packed folder.
 
-The driver (``flagrun.executors.dask``) submits ``run_trial(order, source)`` per trial.
+The driver (``flagrun.executors.dask``) submits ``run_trial(order)`` per trial.
 On the worker the task:
 
 1. sets the trial's *started* marker (a ``distributed.Event``); finding it already set
@@ -8,7 +8,8 @@ On the worker the task:
    lost, so it returns ``{"lost": True}`` at once instead of running the trial twice;
 2. picks the run folder: the driver's own folder when this worker sees it (a shared
    filesystem, recognised by a probe file the driver wrote into it), else a folder on
-   this worker's disk with the job's source snapshot unpacked beside it (once per worker);
+   this worker's disk with the job's source snapshot (sent with the order, or fetched
+   from a ``distributed.Variable`` when big) unpacked beside it, once per worker;
 3. runs the trial with ``runner.start`` (the same argv, env, process group and run.json
    as a local trial), with its own ``CUDA_VISIBLE_DEVICES`` when it holds a GPU resource;
 4. until the process exits: tails its event files and sends the new points to the driver
@@ -33,7 +34,7 @@ import socket
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class Order:
     session: str  # the driver's executor session (keeps two drivers' folders apart)
     spec: runner.RunSpec  # what the driver would run locally, with the driver's paths
     source_hash: str
+    source: bytes | None  # the job's source snapshot as tar.gz bytes, when it is small
+    source_variable: str | None  # else the name of the Variable on the scheduler holding it
     gpu: bool  # the task holds one GPU resource: give the trial a device of its own
     return_limit: int  # bytes: a bigger folder goes through the artifact store
     artifacts: str | None = None  # the job's artifact store URL, if it has one
@@ -80,13 +83,7 @@ def started_name(token: str) -> str:
     return f"flagrun-started-{token}"
 
 
-def hold(data: bytes) -> bytes:
-    """The source snapshot as a task result: computed once, fetched by each worker that
-    needs it, and recomputed by Dask if every worker holding it is lost."""
-    return data
-
-
-def run_trial(order: Order, source: bytes) -> dict[str, Any]:
+def run_trial(order: Order) -> dict[str, Any]:
     """The task: run one trial on this worker (see the module docstring)."""
     from distributed import Event, get_client, get_worker
 
@@ -96,13 +93,12 @@ def run_trial(order: Order, source: bytes) -> dict[str, Any]:
     if started.is_set():
         return {"lost": True, "worker": worker.address}
     started.set()
-    return _Trial(order, source, worker, client).run()
+    return _Trial(order, worker, client).run()
 
 
 class _Trial:
-    def __init__(self, order: Order, source: bytes, worker: Any, client: Any) -> None:
+    def __init__(self, order: Order, worker: Any, client: Any) -> None:
         self.order = order
-        self.source = source
         self.worker = worker
         self.client = client
         self.key = task_key(order.token)
@@ -163,7 +159,7 @@ class _Trial:
                 probe.unlink()
             return replace(spec, env=dict(spec.env)), True
         base = worker_dir(self.worker)
-        source = _unpacked_source(base, self.order.source_hash, self.source)
+        source = _unpacked_source(base, self.order.source_hash, self._source_bytes)
         job_dir = base / "jobs" / f"{spec.job or 'job'}-{self.order.session}"
         run_dir = job_dir / store.TRIALS_DIR / str(spec.trial_id or self.order.token)
         if run_dir.exists():
@@ -180,6 +176,15 @@ class _Trial:
         local = replace(spec, script=script, run_dir=run_dir, source_dir=source,
                         project_dir=job_dir, env=env)  # fmt: skip
         return local, False
+
+    def _source_bytes(self) -> bytes:
+        if self.order.source is not None:
+            return self.order.source
+        from distributed import Variable
+
+        assert self.order.source_variable is not None
+        data = Variable(self.order.source_variable, client=self.client).get(timeout=60)
+        return bytes(data)
 
     # -- while it runs --------------------------------------------------------------------
 
@@ -338,7 +343,7 @@ def _gpu_pool(worker: Any) -> GpuPool:
         return pool
 
 
-def _unpacked_source(base: Path, digest: str, data: bytes) -> Path:
+def _unpacked_source(base: Path, digest: str, data: Callable[[], bytes]) -> Path:
     """The job's source snapshot on this worker, unpacked once per worker and hash."""
     dest = base / "sources" / digest
     if dest.is_dir():
@@ -348,7 +353,7 @@ def _unpacked_source(base: Path, digest: str, data: bytes) -> Path:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = dest.with_name(f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-        unpack(data, staging)
+        unpack(data(), staging)
         try:
             os.rename(staging, dest)
         except OSError:  # another worker process on this machine was first

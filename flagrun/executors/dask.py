@@ -4,9 +4,9 @@ Each trial is one task (``_dask_task.run_trial``) that runs the trial's process 
 worker, in a run folder on that worker's disk (or in the driver's own folder when the
 worker sees it: a shared filesystem). What crosses the wire, all through Dask:
 
-* driver -> worker: the job's source snapshot, as the result of a tiny task every trial
-  task depends on (each worker fetches it once; Dask recomputes it if every worker
-  holding it is lost), and per trial an ``Order`` (the ``RunSpec`` and a few settings);
+* driver -> worker: per trial an ``Order`` (the ``RunSpec`` and a few settings) with the
+  job's source snapshot as tar.gz bytes (a snapshot over 4 MB is put once in a
+  ``distributed.Variable`` instead); each worker unpacks a snapshot once;
 * worker -> driver while it runs: the new metric points, as events on a topic of this
   executor's own (``Worker.log_event`` / ``Client.subscribe_topic``);
 * driver -> worker to stop it: a ``distributed.Variable`` per trial that a thread of the
@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +58,8 @@ SHARED_ENV = "FLAGRUN_CLUSTER_SHARED"  # auto: run in the driver's folder where 
 # it; no: always on the worker's disk, folders sent back
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETURN_MB = 256
+GPU_RECHECK_SECONDS = 5.0  # how often the workers' GPU resources are looked at again
+INLINE_SOURCE_BYTES = 4 << 20  # a source snapshot up to this size travels with each task
 _SYNC_SECONDS = 2.0  # how long result() waits for metric events still on their way
 _INSTALL_HINT = 'install it: pip install "flagrun[dask]"'
 
@@ -74,9 +77,16 @@ class Connection:
     notes: list[str] = field(default_factory=list)  # said when the job starts
 
     def close(self) -> None:
-        if self.owned:
-            with contextlib.suppress(Exception):
-                self.client.close(timeout=5)
+        if not self.owned:
+            return
+        # A client still trying to reach a lost scheduler logs the cancelled attempt with a
+        # traceback when closed: the user has been told in one line already.
+        quiet = getattr(self.client, "status", "running") != "running"
+        with (
+            _silenced("distributed.client", "distributed.utils", enabled=quiet),
+            contextlib.suppress(Exception),
+        ):
+            self.client.close(timeout=5)
 
 
 def connect(cluster: Any, timeout: float | None = None) -> Connection:
@@ -185,8 +195,10 @@ class DaskExecutor:
         self._wake = threading.Event()
         self._trials: dict[str, DaskTrial] = {}  # token -> trial, until its result is taken
         self._watched: set[str] = set()  # worker addresses whose event topic we follow
-        self._sources: dict[str, Any] = {}  # source hash -> future of the snapshot's bytes
+        self._sources: dict[str, tuple[bytes | None, str | None]] = {}  # see _source
         self._lock = threading.Lock()
+        self._gpu_seen: tuple[float, bool] | None = None
+        self._broken: str | None = None  # why no trial can start any more (the scheduler is lost)
         client.subscribe_topic(self.topic, self._on_trial_event)
 
     # -- the Executor protocol --------------------------------------------------------------
@@ -199,7 +211,7 @@ class DaskExecutor:
         store.write_run(spec.run_dir, runner.initial_record(spec))
         if self.probe:
             (spec.run_dir / task.PROBE_FILE).write_text(token)
-        source, digest = self._source(spec)
+        digest, source, variable = self._source(spec)
         gpu = self._want_gpu()
         key = f"{self.artifact_prefix}/trials/{spec.trial_id}" if self.artifacts else None
         order = task.Order(
@@ -208,6 +220,8 @@ class DaskExecutor:
             session=self.session,
             spec=spec,
             source_hash=digest,
+            source=source,
+            source_variable=variable,
             gpu=gpu,
             return_limit=self.return_limit,
             artifacts=self.artifacts,
@@ -221,7 +235,6 @@ class DaskExecutor:
             future = self.client.submit(
                 task.run_trial,
                 order,
-                source,
                 key=task.task_key(token),
                 pure=False,
                 resources={"GPU": 1} if gpu else None,
@@ -248,40 +261,57 @@ class DaskExecutor:
         for address in list(self._watched):
             with contextlib.suppress(Exception):
                 self.client.unsubscribe_topic(address)
-        for future in self._sources.values():
-            with contextlib.suppress(Exception):
-                future.release()
+        for _, variable in self._sources.values():
+            if variable is not None and self.connected():
+                with contextlib.suppress(Exception):
+                    distributed.Variable(variable, client=self.client).delete()
         self._sources.clear()
         self.connection.close()
 
     # -- what the trials need -----------------------------------------------------------------
 
-    def _source(self, spec: runner.RunSpec) -> tuple[Any, str]:
-        """The future of the job's source snapshot as tar bytes (one task per snapshot)."""
-        data = None
-        digest = spec.source_hash
-        if not digest:
-            data = task.pack_folder(spec.source_dir)
-            digest = hashlib.sha256(data).hexdigest()
-        future = self._sources.get(digest)
-        if future is None or future.status in ("error", "cancelled", "lost"):
-            if data is None:
-                data = task.pack_folder(spec.source_dir)
-            future = self.client.submit(
-                task.hold, data, key=f"flagrun-source-{digest[:16]}-{uuid.uuid4().hex[:8]}",
-                pure=False,
-            )  # fmt: skip
-            self._sources[digest] = future
-        return future, digest
+    def _source(self, spec: runner.RunSpec) -> tuple[str, bytes | None, str | None]:
+        """The job's source snapshot for the workers: its hash, and its tar.gz bytes to send
+        with each task when small, else the name of a Variable holding them on the scheduler.
+
+        Not a future the tasks depend on: Dask would then prefer the workers that hold it
+        and queue trials there while other workers idle.
+        """
+        digest = spec.source_hash or ""
+        if digest in self._sources:
+            return digest, *self._sources[digest]
+        data = task.pack_folder(spec.source_dir)
+        digest = digest or hashlib.sha256(data).hexdigest()
+        held: tuple[bytes | None, str | None] = (data, None)
+        if len(data) > INLINE_SOURCE_BYTES:
+            name = f"flagrun-source-{self.session}-{digest[:16]}"
+            distributed.Variable(name, client=self.client).set(data)
+            held = (None, name)
+        self._sources[digest] = held
+        return digest, *held
 
     def _want_gpu(self) -> bool:
+        """Whether a trial takes a GPU resource; asks the scheduler at most every few seconds."""
         if self.gpus is not None:
             return self.gpus
-        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
-        return any((info.get("resources") or {}).get("GPU", 0) > 0 for info in workers.values())
+        now = time.monotonic()
+        if self._gpu_seen is None or now - self._gpu_seen[0] > GPU_RECHECK_SECONDS:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+            offered = any(
+                (info.get("resources") or {}).get("GPU", 0) > 0 for info in workers.values()
+            )
+            self._gpu_seen = (now, offered)
+        return self._gpu_seen[1]
+
+    def connected(self) -> bool:
+        """Whether the scheduler is there to talk to (calls to it would wait for it else)."""
+        return self._broken is None and getattr(self.client, "status", "running") == "running"
 
     def _check_client(self) -> None:
-        if getattr(self.client, "status", "running") not in ("running", "connecting"):
+        if self._broken is not None:
+            raise self._lost_scheduler(None)
+        if getattr(self.client, "status", "running") != "running":
+            self._broken = "the client is " + str(self.client.status)
             raise self._lost_scheduler(None)
 
     def _lost_scheduler(self, exc: BaseException | None) -> FlagrunError:
@@ -428,6 +458,9 @@ class DaskTrial:
             return
         self._stop = (status, reason or status.value.lower(), grace)
         self._stop_at = time.monotonic()
+        if not self.executor.connected():
+            self.lose("interrupted: the Dask scheduler was lost")
+            return
         message = {"status": status.value, "reason": self._stop[1], "grace": grace}
         try:
             distributed.Variable(task.stop_name(self.token), client=self.executor.client).set(
@@ -480,7 +513,10 @@ class DaskTrial:
             )
         if self._stop is not None and not self._running.is_set():
             return self._not_run(*self._stop[:2])
-        return self._lost_result("interrupted: Dask cancelled its task (the scheduler was lost?)")
+        # Cancelled, and not by us: the client lost the scheduler (Dask cancels every future
+        # then). The job stops: the events and variables its trials use are gone with it.
+        self.executor._broken = "lost the scheduler"
+        return self._lost_result("interrupted: the Dask scheduler was lost")
 
     def _ended(self, payload: dict[str, Any]) -> runner.RunResult:
         self.worker = payload.get("worker") or self.worker
@@ -577,14 +613,28 @@ class DaskTrial:
         client = self.executor.client
         with contextlib.suppress(Exception):
             self.future.release()
-        with contextlib.suppress(Exception):
-            distributed.Event(task.started_name(self.token), client=client).clear()
-        if self._stop is not None:
+        if self.executor.connected():  # else these died with the scheduler
             with contextlib.suppress(Exception):
-                distributed.Variable(task.stop_name(self.token), client=client).delete()
+                distributed.Event(task.started_name(self.token), client=client).clear()
+            if self._stop is not None:
+                with contextlib.suppress(Exception):
+                    distributed.Variable(task.stop_name(self.token), client=client).delete()
         self.executor._forget(self)
         assert self._result is not None
         return self._result
+
+
+@contextlib.contextmanager
+def _silenced(*names: str, enabled: bool = True) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in names] if enabled else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _now() -> str:

@@ -90,6 +90,11 @@ class Tuner:
                 self.progress.message(note)
             while self._step():
                 self._wait()
+        except FlagrunError:
+            # The job cannot go on (its cluster is gone, say): it stops as interrupted, resumable.
+            if self.stop_reason is None:
+                self.stop_reason = "interrupted"
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
