@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,24 +35,19 @@ class Cluster:
     scheduler: subprocess.Popen | None = None
     address: str = ""
     workers: dict[str, Worker] = field(default_factory=dict)
+    host: str = "127.0.0.1"  # the scheduler's address
+    netns: str | None = None  # the network namespace the scheduler runs in
 
     def start(self, workers: dict[str, dict]) -> Cluster:
         """``workers``: name -> {"nthreads": N, "resources": "GPU=2", "env": {...}}."""
         self.root.mkdir(parents=True, exist_ok=True)
         scheduler_file = self.root / "scheduler.json"
+        args = ["--host", self.host, "--port", "0", "--no-dashboard"]
         self.scheduler = self._spawn(
             "scheduler",
-            [
-                "distributed.cli.dask_scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],  # fmt: skip
+            ["distributed.cli.dask_scheduler", *args, "--scheduler-file", str(scheduler_file)],
             self.env,
+            netns=self.netns,
         )
         deadline = time.monotonic() + START_SECONDS
         while not _readable_json(scheduler_file):
@@ -72,12 +68,13 @@ class Cluster:
         resources: str | None = None,
         env: dict[str, str] | None = None,
         launcher: list[str] | None = None,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
     ) -> Worker:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
-        args = [self.address, "--name", name, "--nthreads", str(nthreads), "--no-nanny",
-                "--no-dashboard", "--host", "127.0.0.1",
-                "--local-directory", str(folder)]  # fmt: skip
+        args = [self.address, "--name", name, "--nthreads", str(nthreads), "--no-nanny"]
+        args += ["--no-dashboard", "--host", host, "--local-directory", str(folder)]
         if resources:
             args += ["--resources", resources]
         proc = self._spawn(
@@ -85,6 +82,7 @@ class Cluster:
             [*(launcher or ["distributed.cli.dask_worker"]), *args],
             {**self.env, **(env or {})},
             cwd=folder,
+            netns=netns,
         )
         worker = self.workers[name] = Worker(name, folder, proc)
         return worker
@@ -116,13 +114,19 @@ class Cluster:
                 proc.wait()
 
     def _spawn(
-        self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
+        netns: str | None = None,
     ) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (the child holds it)
+        python = [sys.executable] if args[0].endswith(".py") else [sys.executable, "-m"]
+        inside = ["ip", "netns", "exec", netns] if netns else []  # `ip` execs: same pid
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", *args] if not args[0].endswith(".py") else
-                [sys.executable, *args],
+                [*inside, *python, *args],
                 cwd=cwd or self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -164,3 +168,62 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+class Netns:
+    """Network namespaces on one bridge: each one a "machine" with its own address.
+
+    ``Netns(3)`` makes namespaces ``<prefix>-1..3`` at 10.77.N.2..4/24 on a bridge at
+    10.77.N.1 in this namespace (the driver's). Needs root and ``ip``; ``available()``
+    says whether this machine allows it.
+    """
+
+    def __init__(self, count: int) -> None:
+        tag = f"{os.getpid() % 10000:04d}"
+        self.prefix = f"fr{tag}"
+        self.subnet = f"10.77.{os.getpid() % 200 + 20}"
+        self.bridge = f"{self.prefix}br"
+        self.names = [f"{self.prefix}-{n}" for n in range(1, count + 1)]
+
+    def address(self, n: int) -> str:
+        """The address of namespace ``n`` (1-based)."""
+        return f"{self.subnet}.{n + 1}"
+
+    @staticmethod
+    def available() -> bool:
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            return False
+        probe = f"frprobe{os.getpid() % 10000}"
+        made = subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode
+        if made != 0:
+            return False
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+        return True
+
+    def __enter__(self) -> Netns:
+        try:
+            _ip("link", "add", self.bridge, "type", "bridge")
+            _ip("addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
+            _ip("link", "set", self.bridge, "up")
+            for n, name in enumerate(self.names, start=1):
+                veth = f"{self.prefix}v{n}"
+                _ip("netns", "add", name)
+                _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
+                _ip("link", "set", veth, "master", self.bridge, "up")
+                inside = ["netns", "exec", name, "ip"]
+                _ip(*inside, "addr", "add", f"{self.address(n)}/24", "dev", "eth0")
+                _ip(*inside, "link", "set", "eth0", "up")
+                _ip(*inside, "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)

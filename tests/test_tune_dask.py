@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from dask_cluster import Cluster, cluster_env, pid_alive  # noqa: E402
+from dask_cluster import Cluster, Netns, cluster_env, pid_alive  # noqa: E402
 
 TRAIN = textwrap.dedent(
     """
@@ -473,3 +473,57 @@ def test_python_api_takes_a_client(
         assert client.status == "running"  # the user's client stays theirs
     assert result.state == "COMPLETED" and result.counts["COMPLETE"] == 2
     assert float((result.job_dir / "trials" / "1" / "out.txt").read_text()) >= 0
+
+
+def test_a_resumed_job_whose_scheduler_is_gone_says_how_to_go_on(
+    cluster: Cluster, project: Path
+) -> None:
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--max-trials", "1",
+                   "--cluster", cluster.address)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = only_job(project)
+    record = json.loads((job / "job.json").read_text())
+    record["cluster"] = "tcp://127.0.0.1:1"  # a scheduler that is gone now
+    (job / "job.json").write_text(json.dumps(record))
+    done = flagrun(project, "tune", "--resume", "latest", "--max-trials", "2",
+                   FLAGRUN_CLUSTER_TIMEOUT="0.5")  # fmt: skip
+    assert done.returncode == 1
+    assert "(job " in done.stderr and "--cluster none" in done.stderr
+    # --cluster none: the job goes on here, and says so in job.json.
+    done = flagrun(project, "tune", "--resume", "latest", "--max-trials", "2",
+                   "--cluster", "none", "--progress", "plain")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Dask" not in done.stdout
+    assert json.loads((job / "job.json").read_text())["cluster"] is None
+    assert [t["state"] for t in trials_json(project)] == ["COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.slow
+def test_scheduler_and_workers_on_addresses_of_their_own(tmp_path: Path, project: Path) -> None:
+    """Three "machines" in network namespaces: the scheduler on one, a worker on each of
+    the others; the driver reaches them over a bridge from this namespace."""
+    if not Netns.available():
+        pytest.skip("needs root and `ip netns`")
+    with Netns(3) as lab:
+        cluster = Cluster(tmp_path / "cluster", cluster_env(), host=lab.address(1),
+                          netns=lab.names[0])  # fmt: skip
+        try:
+            cluster.start({})
+            for n in (2, 3):
+                cluster.add_worker(f"w{n}", host=lab.address(n), netns=lab.names[n - 1])
+            cluster.wait_for(2)
+            assert cluster.address.startswith(f"tcp://{lab.address(1)}:")
+            done = flagrun(project, "tune", "train.py", "--config", "tuning.yml",
+                           "--max-trials", "4", "--progress", "plain",
+                           "--cluster", cluster.address)  # fmt: skip
+        finally:
+            cluster.stop()
+    assert done.returncode == 0, done.stdout + done.stderr + cluster.logs()
+    job_dir = only_job(project)
+    hosts = set()
+    for trial_id in range(1, 5):
+        record = json.loads((job_dir / "trials" / str(trial_id) / "run.json").read_text())
+        assert record["status"] == "COMPLETED"
+        hosts.add(record["worker"]["address"].split("//")[1].rsplit(":", 1)[0])
+        assert (job_dir / "trials" / str(trial_id) / "out.txt").exists()
+    assert hosts == {lab.address(2), lab.address(3)}

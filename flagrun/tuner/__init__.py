@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import storage
-from flagrun.errors import UsageError
+from flagrun.errors import RunError, UsageError
 from flagrun.executors import Executor, LocalExecutor
 from flagrun.gpus import parse_gpus
 from flagrun.progress import make_progress
@@ -63,7 +63,7 @@ def tune(
         else:
             job = create_job(request)
         if cluster is None and request.resume and job.record.cluster:
-            connection = _connect(job.record.cluster)  # the cluster it ran on before
+            connection = _reconnect(job.record.cluster, job.job_dir.name)
         progress = make_progress(request.progress, job.job_dir.name, job.spec)
         executor: Executor
         if connection is None:
@@ -85,6 +85,18 @@ def _cluster_option(cluster: Any) -> Any:
     if isinstance(cluster, str) and cluster.strip().lower() == LOCAL:
         return LOCAL
     return cluster
+
+
+def _reconnect(address: str, job_id: str) -> Any:
+    """The cluster a resumed job last ran on (recorded in its job.json)."""
+    try:
+        return _connect(address)
+    except RunError as exc:
+        raise RunError(
+            f"{exc.message} (job {job_id} last ran there)",
+            hint="give the cluster it should use now with --cluster ADDRESS, "
+            "or --cluster none to resume on this machine",
+        ) from None
 
 
 def _cluster_gpus(option: str | None) -> bool | None:
