@@ -99,19 +99,22 @@ class Cluster:
         worker.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        procs = [w.proc for w in self.workers.values()]
+        """SIGTERM the workers, then the scheduler (a worker whose scheduler went first can
+        hang in its goodbye); SIGKILL whatever still runs 10 s later."""
+        groups = [[w.proc for w in self.workers.values()]]
         if self.scheduler is not None:
-            procs.append(self.scheduler)
-        for proc in procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            groups.append([self.scheduler])
+        for procs in groups:
+            for proc in procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
     def _spawn(
         self,

@@ -114,8 +114,9 @@ class _Trial:
             with _LOCK:
                 self.gpu = self.pool.acquire()
             spec.env = {**spec.env, **GpuPool.env(self.gpu)}
-        watch = _StopWatch(stop_name(self.order.token), self.client)
+        watch: _StopWatch | None = None
         try:
+            watch = _StopWatch(stop_name(self.order.token), self.client)
             watch.start()
             handle = runner.start(spec)
             self._send("started", pid=handle.pid, host=socket.gethostname(), gpu=self.gpu,
@@ -127,7 +128,10 @@ class _Trial:
                     handle.stop(RunStatus.KILLED, "interrupted: the task failed", grace=0)
                     handle.wait()
         finally:
-            watch.close()
+            # The watcher's variable is let go of off the trial's path: the task returns now.
+            if watch is not None:
+                threading.Thread(target=watch.close, name="flagrun stop-watch close",
+                                 daemon=True).start()  # fmt: skip
             if self.pool is not None:
                 with _LOCK:
                     self.pool.release(self.gpu)

@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,6 +129,11 @@ def connect(cluster: Any, timeout: float | None = None) -> Connection:
                          "object")  # fmt: skip
     try:
         notes = check_workers(client)
+    except (OSError, TimeoutError) as exc:
+        if owned:
+            client.close()
+        raise RunError(f"lost the Dask scheduler at {address_of(client)}: {_first_line(exc)}",
+                       hint="check that it still runs") from None  # fmt: skip
     except BaseException:
         if owned:
             client.close()
@@ -199,6 +205,7 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._gpu_seen: tuple[float, bool] | None = None
         self._broken: str | None = None  # why no trial can start any more (the scheduler is lost)
+        self._cleanup = ThreadPoolExecutor(1, thread_name_prefix="flagrun-dask-cleanup")
         client.subscribe_topic(self.topic, self._on_trial_event)
 
     # -- the Executor protocol --------------------------------------------------------------
@@ -211,8 +218,12 @@ class DaskExecutor:
         store.write_run(spec.run_dir, runner.initial_record(spec))
         if self.probe:
             (spec.run_dir / task.PROBE_FILE).write_text(token)
-        digest, source, variable = self._source(spec)
-        gpu = self._want_gpu()
+        try:
+            digest, source, variable = self._source(spec)
+            gpu = self._want_gpu()
+        except (OSError, TimeoutError) as exc:  # the scheduler went away (CommClosedError...)
+            self._broken = str(exc)
+            raise self._lost_scheduler(exc) from None
         key = f"{self.artifact_prefix}/trials/{spec.trial_id}" if self.artifacts else None
         order = task.Order(
             token=token,
@@ -255,7 +266,12 @@ class DaskExecutor:
         self._wake.wait(timeout)
         self._wake.clear()
 
+    def later(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (a call to the scheduler whose answer no one waits for) off the loop."""
+        self._cleanup.submit(job)
+
     def close(self) -> None:
+        self._cleanup.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.client.unsubscribe_topic(self.topic)
         for address in list(self._watched):
@@ -608,17 +624,21 @@ class DaskTrial:
         self.metrics.poll()
         return runner.RunResult(status, None, None, reason, duration, self.run_dir, lost=lost)
 
+    def _let_go(self) -> None:
+        """Drop the trial's marker and stop variable on the scheduler."""
+        client = self.executor.client
+        with contextlib.suppress(Exception):
+            distributed.Event(task.started_name(self.token), client=client).clear()
+        if self._stop is not None:
+            with contextlib.suppress(Exception):
+                distributed.Variable(task.stop_name(self.token), client=client).delete()
+
     def _finish(self) -> runner.RunResult:
         """Let go of what the cluster holds for this trial."""
-        client = self.executor.client
         with contextlib.suppress(Exception):
             self.future.release()
         if self.executor.connected():  # else these died with the scheduler
-            with contextlib.suppress(Exception):
-                distributed.Event(task.started_name(self.token), client=client).clear()
-            if self._stop is not None:
-                with contextlib.suppress(Exception):
-                    distributed.Variable(task.stop_name(self.token), client=client).delete()
+            self.executor.later(self._let_go)
         self.executor._forget(self)
         assert self._result is not None
         return self._result
