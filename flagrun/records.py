@@ -234,10 +234,13 @@ class RunRecord:
     flag_declared: dict[str, Any] | None = None  # what the script declared (from flags.json)
     flag_sources: dict[str, str] | None = None
     trial: TrialOutcome | None = None
+    worker: dict[str, Any] | None = None  # a trial run on a cluster worker: where, and what
+    # of its folder stayed there
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Keys written only when set, so a plain run's file holds no trial keys.
-    _OPTIONAL = ("metrics_error", "job", "trialId", "flag_declared", "flag_sources", "trial")
+    _OPTIONAL = ("metrics_error", "job", "trialId", "flag_declared", "flag_sources", "trial",
+                 "worker")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format": FORMAT}
@@ -283,6 +286,7 @@ class RunRecord:
             flag_declared=reader.opt_mapping("flag_declared"),
             flag_sources=reader.opt_mapping("flag_sources"),
             trial=TrialOutcome.from_dict(reader.raw("trial")),
+            worker=reader.opt_mapping("worker"),
         )
         record.extra = reader.unread()
         return record
@@ -321,6 +325,7 @@ class JobRecord:
     counts: dict[TrialState, int] = field(default_factory=empty_counts)
     best: Best | None = None
     tuner: ProcessIdentity | None = None
+    cluster: str | None = None  # the Dask scheduler the trials last ran on (None: this machine)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -358,6 +363,7 @@ class JobRecord:
             counts=reader.counts("counts"),
             best=Best.from_dict(reader.raw("best")),
             tuner=ProcessIdentity.from_dict(reader.raw("tuner"), "tuner"),
+            cluster=reader.opt_text("cluster"),
         )
         record.extra = reader.unread()
         return record

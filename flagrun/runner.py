@@ -58,7 +58,12 @@ class RunSpec:
 
 @dataclass
 class RunResult:
-    """How a run ended."""
+    """How a run ended.
+
+    ``lost``: the run was cut short with the machine it ran on (a cluster worker died),
+    not by its script or by whoever stopped it; a tuner counts such a trial as interrupted
+    and runs its parameters again. A local run is never lost.
+    """
 
     status: RunStatus
     exit_code: int | None
@@ -66,6 +71,7 @@ class RunResult:
     reason: str | None
     duration: float
     run_dir: Path
+    lost: bool = False
 
 
 def flag_args(flags: dict[str, Any]) -> list[str]:
@@ -122,7 +128,8 @@ def _display_path(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _initial_record(spec: RunSpec) -> RunRecord:
+def initial_record(spec: RunSpec) -> RunRecord:
+    """The RUNNING record a run starts with (an executor running it elsewhere writes it too)."""
     args = [*spec.args, *flag_args(spec.flags)]
     target = ["-m", spec.module] if spec.module else [_display_path(spec.script, spec.project_dir)]
     argv = ["python", *target, *args]
@@ -179,7 +186,7 @@ def _die_with_parent_hook() -> Any:
 def start(spec: RunSpec) -> RunHandle:
     """Start the run without waiting; run.json says RUNNING before the child exists."""
     spec.run_dir = Path(spec.run_dir)
-    record = _initial_record(spec)
+    record = initial_record(spec)
     store.write_run(spec.run_dir, record)
     script = _script_in_snapshot(spec)
     if not script.is_file():

@@ -24,6 +24,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_import.py", ["--repeat", "1"], "flagrun"),
         ("bench_events.py", ["--quick", "--repeat", "1"], "EventAccumulator"),
         ("bench_scheduling.py", ["--quick"], "slot utilisation"),
+        ("bench_dask.py", ["--quick"], "overhead per trial"),
         ("bench_storage.py", ["--quick"], "sqlite / journal"),
         ("bench_trials.py", ["--quick"], "flagrun trials --format table"),
         ("bench_report.py", ["--quick"], "flagrun report"),

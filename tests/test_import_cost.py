@@ -16,6 +16,8 @@ HEAVY = (
     "yaml",
     "tensorboard",
     "google.protobuf",
+    "distributed",
+    "dask",
 )
 
 

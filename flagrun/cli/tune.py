@@ -35,6 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--progress", choices=["auto", "live", "plain", "quiet"], default="auto", help="display"
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run each trial as a task on this Dask scheduler's workers, e.g. tcp://HOST:8786 "
+        "(needs flagrun[dask]; default: $FLAGRUN_CLUSTER; a resumed job reconnects to the "
+        "scheduler it last ran on; 'none': this machine)",
+    )
     add_shared_options(parser, artifacts=True)
     parser.set_defaults(handler=run, takes_trainer_args=True)
 
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         study=args.study,
         artifacts=args.artifacts,
+        cluster=args.cluster,
     )
     if args.dry_run:
         print(check(TuneRequest(script=args.script, config=args.config, **options)))

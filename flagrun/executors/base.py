@@ -43,7 +43,8 @@ class TrialProcess(Protocol):
 
     def result(self) -> RunResult:
         """Wait for the end; the run folder is then final on this machine and the trial's
-        resources (its slot, its GPU) are free again."""
+        resources (its slot, its GPU) are free again. A trial cut short with the machine it
+        ran on says so with ``RunResult.lost`` (the loop runs its parameters again)."""
         ...
 
 

@@ -90,6 +90,11 @@ class Tuner:
                 self.progress.message(note)
             while self._step():
                 self._wait()
+        except FlagrunError:
+            # The job cannot go on (its cluster is gone, say): it stops as interrupted, resumable.
+            if self.stop_reason is None:
+                self.stop_reason = "interrupted"
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -195,6 +200,8 @@ class Tuner:
         if self.active.pop(active.trial_id, None) is None:
             return  # already finished (an abort stops every trial from inside this method)
         result = active.process.result()
+        if result.lost:  # its machine went away: fail it as interrupted, run it again
+            active.interrupted = True
         active.process.metrics.poll()
         report_new_points(active, self.spec)
         self.tally = None

@@ -178,8 +178,9 @@ def local_capacity(gpus: str | None) -> tuple[int, str]:
 
 
 def cap_parallel(spec: TuningSpec, request: TuneRequest) -> tuple[TuningSpec, str | None]:
-    """maxParallelTrials at most what this machine runs at once, unless --parallel says."""
-    if request.parallel is not None:
+    """maxParallelTrials at most what this machine runs at once, unless --parallel says
+    (on a cluster, maxParallelTrials is the trials in flight there: nothing to cap)."""
+    if request.parallel is not None or not request.runs_here:
         return spec, None
     capacity, what = local_capacity(request.gpus)
     if spec.max_parallel_trials <= capacity:

@@ -32,6 +32,14 @@ class TuneRequest:
     storage: str | None = None  # a database URL shared by workers (else FLAGRUN_STORAGE)
     study: str | None = None  # the shared study's name
     artifacts: str | None = None  # where finished trials' folders are uploaded
+    # A Dask cluster to run the trials on: a scheduler address, a distributed.Client or a
+    # cluster object; "none" runs them here (else FLAGRUN_CLUSTER, else a resumed job's own).
+    cluster: Any = None
+
+    @property
+    def runs_here(self) -> bool:
+        """The trials run on this machine (no cluster asked for)."""
+        return self.cluster is None or self.cluster == "none"
 
 
 @dataclass
