@@ -50,5 +50,8 @@ def tune(
         job = join_job(request)
     else:
         job = create_job(request)
-    progress = make_progress(request.progress, job.job_dir.name, job.spec)
-    return Tuner(job, LocalExecutor(gpus), progress).run()
+    try:
+        progress = make_progress(request.progress, job.job_dir.name, job.spec)
+        return Tuner(job, LocalExecutor(gpus), progress).run()
+    finally:
+        job.close()
