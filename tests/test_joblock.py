@@ -11,7 +11,6 @@ import pytest
 
 from flagrun.errors import UsageError
 from tests.helpers import (
-    flagrun,
     make_project,
     only_job,
     start_flagrun,

@@ -32,9 +32,8 @@ def finished_job(tmp_path: Path) -> Path:
 
 
 def resume(project: Path, max_trials: int):
-    return flagrun(
-        project, "tune", "--resume", "latest", "--max-trials", str(max_trials), "--progress", "plain"
-    )
+    args = ["--resume", "latest", "--max-trials", str(max_trials), "--progress", "plain"]
+    return flagrun(project, "tune", *args)
 
 
 def test_a_torn_last_record_is_dropped_with_a_notice_and_never_appended_to(finished_job):

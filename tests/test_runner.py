@@ -253,8 +253,7 @@ def test_a_50_mb_line_is_copied_and_logged_whole_in_linear_time(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "flagrun", "train", "big.py"],
         cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=120,
     )
     took = time.monotonic() - started
@@ -305,9 +304,7 @@ def interrupt_during_snapshot(folder: Path, record: str, *args: str) -> subproce
     proc = start_flagrun(folder, *args)
 
     def mid_snapshot() -> bool:
-        return any(
-            not (source.parent / record).exists() for source in folder.glob("runs/*/source")
-        )
+        return any(not (source.parent / record).exists() for source in folder.glob("runs/*/source"))
 
     wait_for(mid_snapshot, timeout=30, what="the source snapshot to start")
     proc.send_signal(signal.SIGINT)

@@ -531,8 +531,8 @@ def test_a_trial_that_removes_or_locks_its_own_folder_ends_like_any_other(
     project: Path, damage: str
 ) -> None:
     (project / "vandal.py").write_text(VANDAL)
-    done = as_permissions_bind(project, "tune", "vandal.py", f"damage={damage}", "--config",
-                               "tuning.yml", "--max-trials", "3", "--progress", "plain")  # fmt: skip
+    args = ["vandal.py", f"damage={damage}", "--config", "tuning.yml", "--max-trials", "3"]
+    done = as_permissions_bind(project, "tune", *args, "--progress", "plain")
     assert "Traceback" not in done.stderr
     trials = trials_json(project)["trials"]
     assert trials and "RUNNING" not in {t["state"] for t in trials}
