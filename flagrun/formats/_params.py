@@ -239,6 +239,7 @@ class ParamReader:
     def _categories(self, item: Map, label: str) -> tuple[str, ...]:
         seq = self._values(item, "categoricalValues", label, "[relu, tanh]")
         out: list[str] = []
+        seen: set[str] = set()  # a set: a list would make a long list cost its square
         for i, raw in enumerate(seq.raw):
             where = f"{label}.categoricalValues[{i}]"
             if raw is None:
@@ -248,14 +249,16 @@ class ParamReader:
                     "is not a plain value",
                     hint="list plain words: [relu, tanh, sigmoid]",
                 )
-            if raw in out:
+            if raw in seen:
                 self.fail(seq.lines[i], where, f"{raw!r} is listed twice", hint="drop one")
+            seen.add(raw)
             out.append(raw)
         return tuple(out)
 
     def _discrete(self, item: Map, label: str) -> tuple[float | int, ...]:
         seq = self._values(item, "discreteValues", label, "[16, 32, 64]")
         out: list[float | int] = []
+        seen: set[float | int] = set()
         for i, value in enumerate(seq):
             where = f"{label}.discreteValues[{i}]"
             number = as_number(value)
@@ -266,8 +269,9 @@ class ParamReader:
                     f"{value!r} is not a number",
                     hint="DISCRETE takes numbers; use type CATEGORICAL for words",
                 )
-            if number in out:
+            if number in seen:
                 self.fail(seq.lines[i], where, f"{number} is listed twice", hint="drop one")
+            seen.add(number)
             out.append(number)
         return tuple(sorted(out))
 
