@@ -34,8 +34,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".flagrun-", suffix=".tmp", dir=path.parent)
-    except OSError as exc:  # name the file we were asked to write, not the temp file
-        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    except OSError as exc:
+        raise named(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -43,10 +43,18 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise named(exc, path) from None
         raise
+
+
+def named(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` naming ``path``: the file we were asked to write, not a temp file or nothing
+    (a write that fills the disk raises an OSError without a file name)."""
+    return type(exc)(exc.errno, exc.strerror, os.fspath(path))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flagrun import _paths, store
-from flagrun._atomic import read_json, write_json_atomic
+from flagrun._atomic import named, read_json, write_json_atomic
 from flagrun.errors import StoreError, UsageError
 from flagrun.records import JobRecord, JobState, RecordError, RunRecord, TrialRow, TrialState
 from flagrun.store import JOB_FILE, SOURCE_DIR, TRIALS_DIR
@@ -95,12 +95,15 @@ def append_trial(job_dir: Path, row: TrialRow) -> None:
     on a line of its own rather than being glued onto it.
     """
     text = json.dumps(row.to_dict(), separators=(",", ":"), allow_nan=False, default=str)
-    fd = os.open(job_dir / INDEX_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    path = job_dir / INDEX_FILE
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
         torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
         os.write(fd, ("\n" if torn else "").encode() + (text + "\n").encode())
         os.fsync(fd)
+    except OSError as exc:  # a full disk: say which file
+        raise named(exc, path) from None
     finally:
         os.close(fd)
 

@@ -105,9 +105,9 @@ class Tuner:
         """The job cannot go on (its files cannot be written): stop, as Ctrl-C would."""
         if self.abort is None:
             self.abort = from_os_error(exc)
+            self.progress.message(f"stopping: {describe_os_error(exc)}")
         if self.stop_reason is None:
             self.stop_reason = "interrupted"
-        self.progress.message(f"stopping: {describe_os_error(exc)}")
 
     def _wind_down(self) -> JobResult:
         """Stop the running trials and record how the job ended.
