@@ -122,3 +122,24 @@ def test_flag_values_may_follow_options(folder):
     done = flagrun(folder, "train", "declares.py", "--label", "x", "units=3")
     assert done.returncode == 0, done.stderr
     assert '{"units": 3}' in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "echo_args.py"],
+        ["runs"],
+        ["jobs"],
+        ["trials"],
+        ["tune", "flagged.py", "--grid", "x=1,2", "--metric", "acc"],
+    ],
+)
+def test_a_runs_dir_that_is_a_file_is_one_line_for_every_command(folder, args):
+    (folder / "flagged.py").write_text(
+        "from flagrun import flags, flag_integer\nflags(flag_integer('x', 1))\n"
+    )
+    (folder / "afile").write_text("not a folder")
+    done = flagrun(folder, *args, "--runs-dir", "afile")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "afile is not a folder" in done.stderr

@@ -33,7 +33,6 @@ def create_job(request: TuneRequest) -> Job:
     artifacts = open_artifacts(request.artifacts)
 
     # Everything is valid: from here on the job exists on disk.
-    request.runs_dir.mkdir(parents=True, exist_ok=True)
     job_dir = store.new_run_dir(request.runs_dir)
     try:
         lock = joblock.lock_job(job_dir)
