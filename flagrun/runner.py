@@ -66,6 +66,7 @@ class RunResult:
     reason: str | None
     duration: float
     run_dir: Path
+    record_error: str | None = None  # why run.json could not be written (a full disk...)
 
 
 def flag_args(flags: dict[str, Any]) -> list[str]:
@@ -346,9 +347,7 @@ class RunHandle:
         _merge_child_flags(record, self.run_dir)
         _add_metrics(record, self.run_dir)
         problem = _write_final(self.run_dir, record)
-        if problem is not None:
-            reason = f"{reason}; {problem}" if reason else problem
-        return RunResult(status, record.exit_code, signame, reason, duration, self.run_dir)
+        return RunResult(status, record.exit_code, signame, reason, duration, self.run_dir, problem)
 
 
 def _write_final(run_dir: Path, record: RunRecord) -> str | None:
@@ -541,6 +540,8 @@ def train(
             _wait_through_interrupts(handle)
             _write_hparams_session(handle.run_dir)
             raise
+    if result.record_error is not None:
+        print(f"flagrun train: warning: {result.record_error}", file=sys.stderr)
     _write_hparams_session(handle.run_dir)
     return result
 

@@ -84,6 +84,16 @@ def test_train_and_tune_on_a_full_disk_say_so_and_leave_nothing_half_made(projec
     assert list(runs.iterdir()) == []
 
 
+def test_a_script_that_fills_the_disk_under_train_gets_a_warning_not_a_traceback(project, disk):
+    runs = disk / "runs"
+    done = flagrun(project, "train", "train.py", f"fill={disk / 'ballast'}", "--runs-dir",
+                   str(runs))  # fmt: skip
+    assert done.returncode == 0, done.stderr  # the script's own status
+    assert "Traceback" not in done.stderr
+    assert "warning: run.json not written" in done.stderr
+    assert "No space left on device" in done.stderr
+
+
 def test_a_disk_that_fills_mid_job_stops_it_in_one_line_and_resume_finishes_it(project, disk):
     runs = disk / "runs"
     args = ["--runs-dir", str(runs), "--progress", "plain"]

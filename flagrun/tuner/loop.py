@@ -226,6 +226,8 @@ class Tuner:
         if self.active.pop(active.trial_id, None) is None:
             return  # already finished (an abort stops every trial from inside this method)
         result = active.process.result()
+        if result.record_error is not None:
+            self.progress.message(f"trial {active.trial_id}: {result.record_error}")
         active.process.metrics.poll()
         report_new_points(active, self.spec)
         self.tally = None
