@@ -298,22 +298,25 @@ def big_project(folder: Path) -> Path:
     return folder
 
 
-def interrupt_during_snapshot(folder: Path, record: str, *args: str) -> subprocess.Popen:
-    """Start ``flagrun ARGS`` and Ctrl-C it once its folder's source/ exists and ``record``
-    (run.json, job.json) does not yet: in the middle of the source snapshot."""
+def interrupt_during_snapshot(
+    folder: Path, record: str, *args: str, signum: int = signal.SIGINT
+) -> subprocess.Popen:
+    """Start ``flagrun ARGS`` and Ctrl-C it (or send ``signum``) once its folder's source/
+    exists and ``record`` (run.json, job.json) does not yet: mid source snapshot."""
     proc = start_flagrun(folder, *args)
 
     def mid_snapshot() -> bool:
         return any(not (source.parent / record).exists() for source in folder.glob("runs/*/source"))
 
     wait_for(mid_snapshot, timeout=30, what="the source snapshot to start")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     proc.wait(timeout=30)
     return proc
 
 
-def test_ctrl_c_during_the_source_snapshot_leaves_no_run_folder(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_run_folder(tmp_path, signum):
     folder = big_project(project(tmp_path, "echo_args.py"))
-    proc = interrupt_during_snapshot(folder, "run.json", "train", "echo_args.py")
-    assert proc.returncode == 130, proc.stdout.read()
+    proc = interrupt_during_snapshot(folder, "run.json", "train", "echo_args.py", signum=signum)
+    assert proc.returncode == 128 + signum, proc.stdout.read()
     assert list((folder / "runs").iterdir()) == []

@@ -489,13 +489,16 @@ def test_resume_refuses_what_would_change_the_search_instead_of_ignoring_it(
     assert "--resume continues a job with its own" in done.stderr
 
 
-def test_ctrl_c_during_the_source_snapshot_leaves_no_job_folder(project: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_job_folder(
+    project: Path, signum: int
+) -> None:
     from tests.test_runner import big_project, interrupt_during_snapshot
 
     big_project(project)
-    proc = interrupt_during_snapshot(project, "job.json", "tune", "train.py", "--config",
-                                     "tuning.yml")  # fmt: skip
-    assert proc.returncode == 130, proc.stdout.read()
+    args = ["tune", "train.py", "--config", "tuning.yml"]
+    proc = interrupt_during_snapshot(project, "job.json", *args, signum=signum)
+    assert proc.returncode == 128 + signum, proc.stdout.read()
     assert no_job_made(project)
 
 

@@ -57,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from flagrun import _interrupt
+
     try:
-        return int(args.handler(args) or 0)
+        with _interrupt.sigterm_as_interrupt():  # what cleans up after Ctrl-C does after SIGTERM
+            return int(args.handler(args) or 0)
     except FlagrunError as exc:
         print(f"flagrun {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a full disk, a read-only folder, a path that is not a folder...
         print(f"flagrun {args.command}: error: {from_os_error(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command handles it alike
-        from flagrun import _interrupt
-
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
         print(f"flagrun {args.command}: interrupted ({_interrupt.what(exc)})", file=sys.stderr)
         return _interrupt.exit_status(exc)
