@@ -125,8 +125,12 @@ class Tuner:
                     active.process.stop(RunStatus.KILLED, "the tuner could not go on", 0)
                     with contextlib.suppress(OSError):
                         active.process.result()
-                tally = self._current_tally()
-                return JobResult(self.job.job_dir, JobState.CRASHED, tally.counts, None)
+                crashed = JobResult(
+                    self.job.job_dir, JobState.CRASHED, self._current_tally().counts, None
+                )
+                with contextlib.suppress(OSError):  # the display is told, as far as it can be
+                    self.progress.close(self._summary(), crashed.state, crashed.reason)
+                return crashed
             self._write_hparams(hparams.write_job_hparams, self.job.job_dir)
             self.progress.close(self._summary(), result.state, result.reason)
             return result
