@@ -64,6 +64,7 @@ def test_a_run_dir_in_the_index_leading_outside_is_never_copied(project: Path) -
     ]
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_a_run_dir_attribute_in_a_shared_study_leading_outside_is_never_copied(
     tmp_path: Path,
 ) -> None:

@@ -94,6 +94,7 @@ def test_a_script_that_fills_the_disk_under_train_gets_a_warning_not_a_traceback
     assert "No space left on device" in done.stderr
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_a_disk_that_fills_mid_job_stops_it_in_one_line_and_resume_finishes_it(project, disk):
     runs = disk / "runs"
     args = ["--runs-dir", str(runs), "--progress", "plain"]
@@ -109,6 +110,7 @@ def test_a_disk_that_fills_mid_job_stops_it_in_one_line_and_resume_finishes_it(p
     assert states.count("COMPLETE") == 3 and "RUNNING" not in states
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_a_read_only_runs_folder_is_one_line_for_train_tune_and_resume(project, disk):
     runs = disk / "runs"
     args = ["--runs-dir", str(runs), "--progress", "quiet"]

@@ -42,6 +42,7 @@ def test_a_second_lock_on_a_job_is_refused_naming_the_holder(tmp_path: Path) -> 
     joblock.lock_job(tmp_path).release()  # free again once released
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_two_resumes_of_a_crashed_job_at_once_one_runs_it_the_other_is_refused(
     tmp_path: Path,
 ) -> None:

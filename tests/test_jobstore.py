@@ -173,6 +173,7 @@ def damage_job(job: Path, how: str) -> None:
         path.write_text(path.read_text()[:50])
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("how", DAMAGE)
 def test_a_damaged_job_json_is_one_line_naming_it_and_the_other_jobs_still_list(
     project: Path, how: str

@@ -36,6 +36,7 @@ def resume(project: Path, max_trials: int):
     return flagrun(project, "tune", *args)
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_a_torn_last_record_is_dropped_with_a_notice_and_never_appended_to(finished_job):
     path = only_job(finished_job) / "study.journal"
     data = path.read_bytes()
@@ -55,6 +56,7 @@ def test_a_torn_last_record_is_dropped_with_a_notice_and_never_appended_to(finis
     assert all(line.endswith(b"}\n") for line in path.read_bytes().splitlines(keepends=True))
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("damage", ["deleted", "emptied"])
 def test_a_journal_that_is_gone_is_refused_and_nothing_is_rewritten(finished_job, damage):
     job = only_job(finished_job)
@@ -74,6 +76,7 @@ def test_a_journal_that_is_gone_is_refused_and_nothing_is_rewritten(finished_job
     assert not path.exists() or path.read_bytes() == b""  # no fresh study in its place
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_damage_before_the_last_line_is_refused_naming_the_line(finished_job):
     path = only_job(finished_job) / "study.journal"
     lines = path.read_bytes().splitlines(keepends=True)

@@ -68,6 +68,7 @@ def all_gone(pids: list[int], timeout: float = 10) -> bool:
     return bool(wait_for(lambda: not any(alive(pid) for pid in pids), timeout, "leftovers gone"))
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("session", ["false", "true"])
 def test_train_returns_and_kills_a_child_that_holds_its_output_and_ignores_sigterm(
     project: Path, session: str
@@ -84,6 +85,7 @@ def test_train_returns_and_kills_a_child_that_holds_its_output_and_ignores_sigte
     assert '"status": "COMPLETED"' in (run / "run.json").read_text()
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_tune_kills_what_each_trial_left_running(project: Path) -> None:
     done = flagrun(project, "tune", "train.py", "session=true", "--config", "tuning.yml")
     assert done.returncode == 0, done.stderr
@@ -92,6 +94,7 @@ def test_tune_kills_what_each_trial_left_running(project: Path) -> None:
     assert all_gone(pids)
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("command", ["train", "tune"])
 def test_kill_9_of_the_runner_still_kills_the_grandchildren(project: Path, command: str) -> None:
     args = ["train.py", "linger=300"]

@@ -476,19 +476,27 @@ def test_bad_pruner_settings_exit_2_and_make_no_job(
     assert no_job_made(project)
 
 
+@pytest.fixture(scope="module")
+def one_trial_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose one job ran 1 trial (shared: tests must not change it)."""
+    project = make_project(tmp_path_factory.mktemp("one-trial"), TRAIN, tuning_yaml())
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "1").returncode == 0
+    return project
+
+
 @pytest.mark.parametrize(
     "args",
     [["--config", "tuning.yml"], ["--grid", "x=0.1,0.2"], ["--metric", "loss"], ["train.py"]],
 )
 def test_resume_refuses_what_would_change_the_search_instead_of_ignoring_it(
-    project: Path, args: list[str]
+    one_trial_job: Path, args: list[str]
 ) -> None:
-    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "1").returncode == 0
-    done = flagrun(project, "tune", *args, "--resume", "latest")
+    done = flagrun(one_trial_job, "tune", *args, "--resume", "latest")
     assert done.returncode == 2, done.stderr
     assert "--resume continues a job with its own" in done.stderr
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_job_folder(
     project: Path, signum: int
@@ -529,6 +537,7 @@ def as_permissions_bind(cwd: Path, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 @pytest.mark.parametrize("damage", ["rmtree", "chmod"])
 def test_a_trial_that_removes_or_locks_its_own_folder_ends_like_any_other(
     project: Path, damage: str
@@ -560,6 +569,7 @@ def test_resume_of_a_finished_job_with_a_truncated_trial_record_says_so(project:
     assert f"cannot read {record}" in done.stdout
 
 
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
 def test_a_pruned_trial_whose_last_point_is_nan_is_written_as_valid_json(project: Path) -> None:
     (project / "prune.py").write_text(
         HOPELESS_LAST_TRAIN.replace(
