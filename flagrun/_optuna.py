@@ -29,3 +29,13 @@ def trial_of(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> optuna.Tr
     public way to get one for an existing trial (``study.tell`` alone takes a number).
     """
     return optuna.Trial(study, frozen._trial_id)
+
+
+def cached(storage: optuna.storages.RDBStorage) -> optuna.storages.BaseStorage:
+    """The database storage behind the cache Optuna puts in front of it.
+
+    Why private: ``create_study`` adds this cache (finished trials are read once) only
+    when it is handed an ``RDBStorage`` itself; flagrun hands it a wrapper that retries
+    lost connections (``flagrun.reconnect``), so it adds the cache under the wrapper.
+    """
+    return optuna.storages._CachedStorage(storage)

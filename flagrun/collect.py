@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flagrun import jobstore, store
+from flagrun import _paths, jobstore, store
 from flagrun.errors import StoreError, UsageError
 from flagrun.records import JobRecord, JobState, TrialRow, TrialState
 from flagrun.spec import TuningSpec
@@ -45,7 +46,7 @@ class TrialsTable:
     params: list[str]
     trials: list[TrialRow] = field(default_factory=list)
     artifacts: str | None = None  # the shared study's artifact store
-    note: str | None = None  # said above the table (e.g. only this worker's trials)
+    notes: list[str] = field(default_factory=list)  # said above the table (damage found...)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--format json`` document (cloudml's job_trials shape)."""
@@ -91,18 +92,18 @@ def trials(
         return _shared_table(_storage_url(storage), study, runs_dir)
     job_dir = jobstore.resolve_job(runs_dir, job)
     record = jobstore.read_job(job_dir)
-    note = None
+    notes = []
     if record.shared and record.study:
         url = _recorded_url(record, storage)
         if url is not None:
             return _shared_table(url, record.study, runs_dir)
-        note = (
+        notes.append(
             f"this worker's trials only: give --storage (or FLAGRUN_STORAGE) for every "
             f"worker's trials of study {record.study}"
         )
-    rows = jobstore.read_trials(job_dir)
+    index = jobstore.read_index(job_dir)
     state = jobstore.job_state(record)
-    return _table(job_dir, record.spec, state, rows, record.artifacts, note)
+    return _table(job_dir, record.spec, state, index.rows, record.artifacts, notes + index.notes)
 
 
 def _table(
@@ -111,7 +112,7 @@ def _table(
     state: JobState,
     rows: list[TrialRow],
     artifacts: str | None,
-    note: str | None = None,
+    notes: list[str] | None = None,
 ) -> TrialsTable:
     maximize = spec.maximize
     rows.sort(key=lambda row: _rank(row, maximize))
@@ -125,7 +126,7 @@ def _table(
         params=[param.name for param in spec.params],
         trials=rows,
         artifacts=artifacts,
-        note=note,
+        notes=notes or [],
     )
 
 
@@ -156,7 +157,13 @@ def _shared_table(url: str, name: str, runs_dir: Path) -> TrialsTable:
 
     shared = load_shared_study(url, name)
     meta = study_meta(shared) or {}
-    spec = TuningSpec.from_dict(meta["spec"])
+    try:
+        spec = TuningSpec.from_dict(meta["spec"])
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise StoreError(
+            f"study {name!r}: the job spec flagrun stored on it is damaged ({exc})",
+            hint="a worker of another flagrun version, or an edit, changed it",
+        ) from None
     rows = study_rows(shared)
     state = _study_state(rows, spec.max_trials)
     return _table(runs_dir / name, spec, state, rows, meta.get("artifacts"))
@@ -176,12 +183,15 @@ def study_rows(study: optuna.Study) -> list[TrialRow]:
         if attrs.get(budget.INTERRUPTED):
             reason = reason or "interrupted; its parameters were run again"
         complete = state == TrialState.COMPLETE
+        run_dir = attrs.get("runDir")  # anyone who can write the study can write this
+        if not isinstance(run_dir, str) or not _paths.is_plain_relative(run_dir):
+            run_dir = f"{jobstore.TRIALS_DIR}/{trial.number + 1}"
         rows.append(
             TrialRow(
                 trial_id=trial.number + 1,
                 state=state,
                 hyperparameters=attrs.get("flags", dict(trial.params)),
-                run_dir=attrs.get("runDir", f"{jobstore.TRIALS_DIR}/{trial.number + 1}"),
+                run_dir=run_dir,
                 objective_value=trial.value if complete else attrs.get("lastValue"),
                 training_step=attrs.get("trainingStep"),
                 duration=attrs.get("duration"),
@@ -217,6 +227,8 @@ class Collected:
     dest: Path
     trial_ids: list[int]
     best_flags_file: Path | None
+    skipped: list[str] = field(default_factory=list)  # what was not copied, and why
+    notes: list[str] = field(default_factory=list)  # damage found in the job's records
 
 
 def collect(
@@ -241,29 +253,46 @@ def collect(
     chosen = _choose(table, which)
     store_url = artifacts or os.environ.get("FLAGRUN_ARTIFACTS") or table.artifacts
     target = Path(dest) if dest is not None else Path("collected") / table.job
-    target.mkdir(parents=True, exist_ok=True)
+    _make_dest(target)
+    skipped: list[str] = []
     for row in chosen:
-        _fetch(table, row, target / f"trial-{row.trial_id}", store_url)
+        skipped += _fetch(table, row, target / f"trial-{row.trial_id}", store_url)
     best = table.best()
     flags_file = None
     if best is not None:
         flags_file = target / "best_flags.yml"
         run_dir = target / f"trial-{best.trial_id}"
         if not run_dir.is_dir():
-            run_dir = table.job_dir / best.run_dir
+            run_dir = _run_path(table, best)
         _write_flags_yaml(flags_file, _resolved_flags(run_dir, best))
-    return Collected(table.job, target, [row.trial_id for row in chosen], flags_file)
+    ids = [row.trial_id for row in chosen]
+    return Collected(table.job, target, ids, flags_file, skipped, table.notes)
 
 
-def _fetch(table: TrialsTable, row: TrialRow, destination: Path, store_url: str | None) -> None:
-    """Copy a trial's folder from here, else download it from the artifact store."""
-    source = table.job_dir / row.run_dir
+def _make_dest(target: Path) -> None:
+    """The destination folder, made when missing; one clear line when it cannot be one."""
+    if target.is_symlink() and not target.exists():
+        raise UsageError(f"--dest {target} is a symlink to nothing", hint="give a folder")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--dest {target} is a file, not a folder", hint="give a folder")
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def _run_path(table: TrialsTable, row: TrialRow) -> Path:
+    return _paths.inside(table.job_dir, row.run_dir, f"trial {row.trial_id}'s runDir")
+
+
+def _fetch(
+    table: TrialsTable, row: TrialRow, destination: Path, store_url: str | None
+) -> list[str]:
+    """Copy a trial's folder from here, else download it from the artifact store; what
+    was skipped."""
+    source = _run_path(table, row)
     if source.is_dir():
-        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
-        return
+        return copy_run_folder(source, destination)
     if row.artifact is None or store_url is None:
         if row.state == TrialState.RUNNING:
-            return  # nothing to gather yet
+            return []  # nothing to gather yet
         where = f" on {row.host}" if row.host else " elsewhere"
         raise UsageError(
             f"trial {row.trial_id}'s files are{where}, not in {table.job_dir}, "
@@ -273,6 +302,25 @@ def _fetch(table: TrialsTable, row: TrialRow, destination: Path, store_url: str 
     from flagrun.artifacts import open_artifacts
 
     open_artifacts(store_url).download(row.artifact, destination)
+    return []
+
+
+def copy_run_folder(source: Path, destination: Path) -> list[str]:
+    """Copy a run folder: files, folders and symlinks (as links); what is none of those
+    (a FIFO, a socket, a device) is skipped and returned as ``path: why``."""
+    skipped: list[str] = []
+
+    def special(folder: str, names: list[str]) -> set[str]:
+        odd = set()
+        for name in names:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                odd.add(name)
+                skipped.append(f"{os.path.join(folder, name)}: not a regular file")
+        return odd
+
+    shutil.copytree(source, destination, symlinks=True, ignore=special, dirs_exist_ok=True)
+    return skipped
 
 
 def _choose(table: TrialsTable, which: str | list[int]) -> list[TrialRow]:
@@ -311,16 +359,27 @@ def _resolved_flags(run_dir: Path, row: TrialRow) -> dict[str, Any]:
 def _write_flags_yaml(path: Path, flags: dict[str, Any]) -> None:
     import yaml
 
-    from flagrun._atomic import write_text_atomic
+    from flagrun._atomic import write_output
 
-    write_text_atomic(path, yaml.safe_dump(flags, sort_keys=False, default_flow_style=False))
+    write_output(path, yaml.safe_dump(flags, sort_keys=False, default_flow_style=False))
 
 
-def jobs(runs_dir: str | os.PathLike[str] = "runs") -> list[dict[str, Any]]:
-    """Every job under ``runs_dir``, newest first, with state, progress and best value."""
+def jobs(
+    runs_dir: str | os.PathLike[str] = "runs", damaged: list[StoreError] | None = None
+) -> list[dict[str, Any]]:
+    """Every job under ``runs_dir``, newest first, with state, progress and best value.
+
+    A job whose ``job.json`` cannot be read is left out; its error goes to ``damaged``
+    when given (the CLI says one line for each).
+    """
     listing = []
     for job_dir in jobstore.list_jobs(Path(runs_dir)):
-        record = jobstore.read_job(job_dir)
+        try:
+            record = jobstore.read_job(job_dir)
+        except StoreError as exc:
+            if damaged is not None:
+                damaged.append(exc)
+            continue
         best = record.best
         listing.append(
             {

@@ -427,6 +427,11 @@ def _load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlagError(f"cannot read flags file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FlagError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            hint="save the flags file as UTF-8",
+        ) from None
     import yaml  # only here: pyyaml costs import time in every trial
 
     try:

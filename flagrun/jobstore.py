@@ -10,7 +10,8 @@ A job lives in ``<runs>/<job-id>/``::
 
 The index lets ``flagrun trials`` answer without importing Optuna (~0.5 s).
 Each line is written with a single ``write`` on an ``O_APPEND`` descriptor and
-fsynced; a reader keeps the last line per trial and skips a torn last line.
+fsynced; a reader keeps the last line per trial. The index is a cache: damaged
+lines are skipped and the trials' own ``run.json`` fill in (``read_index``).
 Stdlib only.
 """
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flagrun import store
-from flagrun._atomic import read_json, write_json_atomic
+from flagrun import _paths, store
+from flagrun._atomic import named, read_json, write_json_atomic
 from flagrun.errors import StoreError, UsageError
-from flagrun.records import JobRecord, JobState, RecordError, TrialRow
+from flagrun.records import JobRecord, JobState, RecordError, RunRecord, TrialRow, TrialState
 from flagrun.store import JOB_FILE, SOURCE_DIR, TRIALS_DIR
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "is_job_dir",
     "job_state",
     "list_jobs",
+    "TrialsIndex",
+    "read_index",
     "read_job",
     "read_trials",
     "resolve_job",
@@ -85,30 +89,137 @@ def trial_dir(job_dir: Path, trial_id: int) -> Path:
 
 
 def append_trial(job_dir: Path, row: TrialRow) -> None:
-    """Append one trial state change to the index (one write, then fsync)."""
+    """Append one trial state change to the index (one write, then fsync).
+
+    When the index ends in a torn line (a writer killed mid-line), the new row starts
+    on a line of its own rather than being glued onto it.
+    """
     text = json.dumps(row.to_dict(), separators=(",", ":"), allow_nan=False, default=str)
-    fd = os.open(job_dir / INDEX_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    path = job_dir / INDEX_FILE
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (text + "\n").encode())
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, ("\n" if torn else "").encode() + (text + "\n").encode())
         os.fsync(fd)
+    except OSError as exc:  # a full disk: say which file
+        raise named(exc, path) from None
     finally:
         os.close(fd)
 
 
+@dataclass
+class TrialsIndex:
+    """A job's trials as its index and the trials' own folders tell them."""
+
+    rows: list[TrialRow]  # the latest row of every trial, by trialId
+    notes: list[str] = field(default_factory=list)  # damage found, and what was read instead
+
+
 def read_trials(job_dir: Path) -> list[TrialRow]:
-    """The latest row of every trial in the index, in trialId order."""
+    """The latest row of every trial, in trialId order (see ``read_index``)."""
+    return read_index(job_dir).rows
+
+
+def read_index(job_dir: Path) -> TrialsIndex:
+    """The job's trials, by one rule for a damaged or missing index.
+
+    The index is a cache of what the trials' own ``run.json`` say: a line that is not
+    a whole, well-formed row (torn by a kill, edited, its ``runDir`` leading out of
+    the job folder) is skipped; then every trial folder whose trial has no row, or
+    only a RUNNING one, is read from its ``run.json``, whose ``trial`` outcome the
+    tuner writes before the index row. What was skipped or read instead is noted.
+    """
+    path = job_dir / INDEX_FILE
+    latest, damaged, found = _index_rows(path)
+    notes = []
+    if damaged:
+        shown = ", ".join(str(number) for number in damaged[:5])
+        more = "..." if len(damaged) > 5 else ""
+        notes.append(
+            f"{path}: skipped {len(damaged)} damaged line(s) (line {shown}{more}); "
+            "their trials are read from their own run folders"
+        )
+    rebuilt = _fill_from_runs(job_dir, latest)
+    if not found and rebuilt:
+        notes.append(f"{path} is missing: {rebuilt} trial(s) read from their own run folders")
+    return TrialsIndex([latest[key] for key in sorted(latest)], notes)
+
+
+def _index_rows(path: Path) -> tuple[dict[int, TrialRow], list[int], bool]:
+    """(the latest good row per trial, the numbers of the damaged lines, whether it exists)."""
     latest: dict[int, TrialRow] = {}
+    damaged = []
     try:
-        with open(job_dir / INDEX_FILE, "rb") as handle:
-            for raw in handle:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
                 try:
                     row = TrialRow.from_dict(json.loads(raw))
                 except (ValueError, RecordError):
-                    continue  # a torn last line from a killed writer
+                    damaged.append(number)
+                    continue
+                if not _paths.is_plain_relative(row.run_dir):
+                    damaged.append(number)
+                    continue
                 latest[row.trial_id] = row
     except FileNotFoundError:
+        return latest, damaged, False
+    return latest, damaged, True
+
+
+def _fill_from_runs(job_dir: Path, latest: dict[int, TrialRow]) -> int:
+    """Rows from the trials' run.json where the index has none or only RUNNING; how many."""
+    try:
+        names = os.listdir(job_dir / TRIALS_DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    params: list[str] | None = None
+    filled = 0
+    for trial_id in sorted(int(name) for name in names if name.isdigit()):
+        row = latest.get(trial_id)
+        if row is not None and row.state != TrialState.RUNNING:
+            continue
+        try:
+            record = store.read_run(trial_dir(job_dir, trial_id))
+        except StoreError:
+            continue
+        if row is not None and record.trial is None:
+            continue  # still running, as the index says
+        if params is None:
+            params = _param_names(job_dir)
+        latest[trial_id] = _row_of_run(trial_id, record, row, params)
+        filled += 1
+    return filled
+
+
+def _param_names(job_dir: Path) -> list[str]:
+    try:
+        return [param.name for param in read_job(job_dir).spec.params]
+    except StoreError:
         return []
-    return [latest[key] for key in sorted(latest)]
+
+
+def _row_of_run(
+    trial_id: int, record: RunRecord, row: TrialRow | None, params: list[str]
+) -> TrialRow:
+    """A trial's row as its own run.json tells it."""
+    outcome = record.trial
+    if row is not None:
+        flags = row.hyperparameters
+    else:
+        flags = {k: v for k, v in record.flags.items() if k in params} if params else record.flags
+    return TrialRow(
+        trial_id=trial_id,
+        state=outcome.state if outcome else TrialState.RUNNING,
+        hyperparameters=flags,
+        run_dir=f"{TRIALS_DIR}/{trial_id}",
+        objective_value=outcome.objective_value if outcome else None,
+        training_step=outcome.training_step if outcome else None,
+        duration=record.duration if outcome else None,
+        reason=outcome.reason if outcome else None,
+        time=record.end or record.start,
+        host=record.runner.host if record.runner else None,
+    )
 
 
 def list_jobs(runs_dir: Path) -> list[Path]:
@@ -117,6 +228,7 @@ def list_jobs(runs_dir: Path) -> list[Path]:
     Ids are sortable timestamps, but a shared study's folder is named after the
     study, so the order is by ``created`` first.
     """
+    store.check_runs_dir(runs_dir)
     if not runs_dir.is_dir():
         return []
     jobs = [entry for entry in runs_dir.iterdir() if entry.is_dir() and is_job_dir(entry)]

@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import select
 import shlex
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -22,17 +25,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from flagrun import store
+from flagrun import _interrupt, _leftovers, store
 from flagrun._atomic import read_json
-from flagrun.errors import FlagError, RunError, UsageError
+from flagrun.errors import FlagError, RunError, UsageError, describe_os_error
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus
 from flagrun.sources.hypertune import METRIC_FILE
 
 if TYPE_CHECKING:
     from flagrun.introspect import DeclaredFlags
+    from flagrun.launch import Trainer
 
 STOP_GRACE_SECONDS = 5.0
+LEFTOVER_GRACE_SECONDS = 1.0  # what a run left running when it exited gets after SIGTERM
+PUMP_DRAIN_SECONDS = 2.0  # how long output is still copied from a pipe a leftover holds
+MAX_LOG_LINE_BYTES = 1 << 20  # a longer line goes to the log in pieces
 _FAILURE_TAIL_BYTES = 4096
 
 
@@ -72,6 +79,7 @@ class RunResult:
     duration: float
     run_dir: Path
     lost: bool = False
+    record_error: str | None = None  # why run.json could not be written (a full disk...)
 
 
 def flag_args(flags: dict[str, Any]) -> list[str]:
@@ -213,10 +221,18 @@ def start(spec: RunSpec) -> RunHandle:
         record.status, record.reason, record.end = RunStatus.FAILED, f"cannot start: {exc}", _now()
         store.write_run(spec.run_dir, record)
         raise RunError(f"cannot start {script}: {exc}") from None
+    since = store.process_start_time(proc.pid) or 0
+    _leftovers.GUARD.watch(str(spec.run_dir), proc.pid, since)
     record.child_pid = proc.pid
     record.git = _git_info(spec.project_dir)
-    store.write_run(spec.run_dir, record)
-    return RunHandle(spec, proc, record, log, started)
+    handle = RunHandle(spec, proc, record, log, started, since)
+    try:
+        store.write_run(spec.run_dir, record)
+    except BaseException:  # a full disk, a Ctrl-C: no child runs unrecorded
+        handle.stop(RunStatus.KILLED, "could not record the run", grace=0)
+        handle.wait()
+        raise
+    return handle
 
 
 class RunHandle:
@@ -229,6 +245,7 @@ class RunHandle:
         record: RunRecord,
         log: IO[bytes],
         started: float,
+        since: int = 0,
     ) -> None:
         self.spec = spec
         self.run_dir = spec.run_dir
@@ -237,16 +254,20 @@ class RunHandle:
         self._record = record
         self._log = log
         self._started = started
+        self._since = since  # the child's start time, in clock ticks since boot
         self._stop: tuple[RunStatus, str] | None = None
         self._kill_at: float | None = None
         self._result: RunResult | None = None
+        self._pumps_stop = threading.Event()
         self._pumps = [] if not spec.echo else self._start_pumps(proc)
 
     def _start_pumps(self, proc: subprocess.Popen[bytes]) -> list[threading.Thread]:
         lock = threading.Lock()
         pairs = [(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)]
         threads = [
-            threading.Thread(target=_pump, args=(src, dst, self._log, lock), daemon=True)
+            threading.Thread(
+                target=_pump, args=(src, dst, self._log, lock, self._pumps_stop), daemon=True
+            )
             for src, dst in pairs
         ]
         for thread in threads:
@@ -299,13 +320,27 @@ class RunHandle:
         while self.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=self._next_wakeup())
-        if self._stop is not None:
-            self._signal_group(signal.SIGKILL)  # leave no stragglers in the group
-        for thread in self._pumps:
-            thread.join()
+        self._end_leftovers()
+        self._end_pumps()
         self._log.close()
         self._result = self._finalize(self._proc.returncode)
         return self._result
+
+    def _end_leftovers(self) -> None:
+        """Kill what the run left running: a stopped run's at once, others after a grace."""
+        grace = 0.0 if self._stop is not None else LEFTOVER_GRACE_SECONDS
+        _leftovers.kill(str(self.run_dir), self.pid, grace, self._since)
+        _leftovers.GUARD.release(str(self.run_dir))
+
+    def _end_pumps(self) -> None:
+        """Wait for the output to be copied; stop copying from a pipe a leftover we could not
+        kill still holds open."""
+        deadline = time.monotonic() + PUMP_DRAIN_SECONDS
+        for thread in self._pumps:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._pumps_stop.set()
+        for thread in self._pumps:
+            thread.join()
 
     def _next_wakeup(self) -> float | None:
         deadlines = [self._kill_at]
@@ -334,30 +369,92 @@ class RunHandle:
         record.signal = signame
         _merge_child_flags(record, self.run_dir)
         _add_metrics(record, self.run_dir)
-        store.write_run(self.run_dir, record)
-        return RunResult(status, record.exit_code, signame, reason, duration, self.run_dir)
+        problem = _write_final(self.run_dir, record)
+        return RunResult(
+            status, record.exit_code, signame, reason, duration, self.run_dir, record_error=problem
+        )
 
 
-def _pump(src: IO[bytes], dst: IO[str], log: IO[bytes], lock: threading.Lock) -> None:
+def _write_final(run_dir: Path, record: RunRecord) -> str | None:
+    """Write the final record, putting back the run folder when the script removed it or
+    locked itself out of it; why it could not be written, else None."""
+    try:
+        store.write_run(run_dir, record)
+        return None
+    except OSError:
+        pass
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(os.stat(run_dir).st_mode)
+        if mode & stat.S_IRWXU != stat.S_IRWXU:
+            os.chmod(run_dir, mode | stat.S_IRWXU)
+        store.write_run(run_dir, record)
+        return None
+    except OSError as exc:
+        return f"{store.RUN_FILE} not written: {describe_os_error(exc)}"
+
+
+def _pump(
+    src: IO[bytes], dst: IO[str], log: IO[bytes], lock: threading.Lock, stop: threading.Event
+) -> None:
     """Copy a child's pipe to our own stream as it comes, and to the log line by line.
 
     Whole lines go to the log so that stdout and stderr do not interleave mid-line.
+    Ends at end of file, or once ``stop`` is set and nothing more comes.
     """
     out = getattr(dst, "buffer", None)
     fd = src.fileno()
-    pending = b""
-    while chunk := os.read(fd, 65536):
-        pending += chunk
-        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
-        if cut:
-            with lock:
-                log.write(pending[:cut])
-            pending = pending[cut:]
+    lines = _LogLines(log, lock)
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            if stop.is_set():
+                break
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        lines.add(chunk)
         _echo(chunk, dst, out)
-    if pending:
-        with lock:
-            log.write(pending)
+    lines.flush()
     src.close()
+
+
+class _LogLines:
+    """Writes whole lines to the log; a line longer than MAX_LOG_LINE_BYTES goes in pieces.
+
+    Each byte is looked at once, so a huge line costs what it weighs.
+    """
+
+    def __init__(self, log: IO[bytes], lock: threading.Lock) -> None:
+        self.log = log
+        self.lock = lock
+        self.pending = bytearray()
+        self.broken = False  # the log cannot be written (disk full): keep echoing anyway
+
+    def add(self, chunk: bytes) -> None:
+        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
+        if cut:
+            self._write(bytes(self.pending) + chunk[:cut])
+            self.pending = bytearray(chunk[cut:])
+        else:
+            self.pending += chunk
+        if len(self.pending) >= MAX_LOG_LINE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._write(bytes(self.pending))
+            self.pending = bytearray()
+
+    def _write(self, data: bytes) -> None:
+        if self.broken:
+            return
+        with self.lock:
+            try:
+                self.log.write(data)
+            except (OSError, ValueError):
+                self.broken = True
 
 
 def _echo(chunk: bytes, dst: IO[str], out: IO[bytes] | None) -> None:
@@ -476,8 +573,10 @@ def train(
 
     A script inside a package (``trainer/task.py``) runs as ``python -m trainer.task``
     from the package root, as Cloud ML runs it; ``args`` come before the flags. Flags
-    are checked against the script's declarations before anything is created. On
-    Ctrl-C the run is stopped and recorded KILLED, then KeyboardInterrupt is raised again.
+    and options are checked before anything is created, and a run that cannot start
+    leaves no folder behind. On Ctrl-C or SIGTERM the run is stopped (SIGTERM to its
+    process group, SIGKILL after a grace) and recorded KILLED, then the
+    KeyboardInterrupt is raised again.
     """
     from flagrun.launch import find_trainer
 
@@ -486,33 +585,67 @@ def train(
         raise UsageError(f"no such script: {script}", hint="give the path of a Python file")
     trainer = find_trainer(script_path, None, ())
     values = check_flags(trainer.file, _merged_flags(flags, flags_file))
+    check_timeout(timeout, "--timeout")
     runs = Path(runs_dir).absolute()
-    run_dir = store.new_run_dir(runs)
-    source = run_dir / store.SOURCE_DIR
-    source_hash = store.snapshot_source(trainer.root, source, exclude=[runs])
-    spec = RunSpec(
-        script=trainer.file,
-        run_dir=run_dir,
-        source_dir=source,
-        project_dir=Path.cwd(),
-        flags=values,
-        module=trainer.module,
-        args=list(args or ()),
-        timeout=timeout,
-        label=label,
-        echo=echo,
-        source_hash=source_hash,
-    )
-    handle = start(spec)
-    try:
-        result = handle.wait()
-    except KeyboardInterrupt:
-        handle.stop(RunStatus.KILLED, "interrupted (Ctrl-C)")
-        _wait_through_interrupts(handle)
-        _write_hparams_session(run_dir)
-        raise
-    _write_hparams_session(run_dir)
+    with _interrupt.sigterm_as_interrupt():
+        handle = _start_run(trainer, values, list(args or ()), runs, timeout, label, echo)
+        try:
+            result = handle.wait()
+        except KeyboardInterrupt as exc:
+            handle.stop(RunStatus.KILLED, f"interrupted ({_interrupt.what(exc)})")
+            _wait_through_interrupts(handle)
+            _write_hparams_session(handle.run_dir)
+            raise
+    if result.record_error is not None:
+        print(f"flagrun train: warning: {result.record_error}", file=sys.stderr)
+    _write_hparams_session(handle.run_dir)
     return result
+
+
+def _start_run(
+    trainer: Trainer,
+    values: dict[str, Any],
+    args: list[str],
+    runs: Path,
+    timeout: float | None,
+    label: str | None,
+    echo: bool,
+) -> RunHandle:
+    """Make the run folder, snapshot the source, start the child; on any failure before the
+    child runs (a full disk, Ctrl-C during the snapshot), remove the folder again."""
+    run_dir = store.new_run_dir(runs)
+    try:
+        source = run_dir / store.SOURCE_DIR
+        source_hash = store.snapshot_source(trainer.root, source, exclude=[runs])
+        spec = RunSpec(
+            script=trainer.file,
+            run_dir=run_dir,
+            source_dir=source,
+            project_dir=Path.cwd(),
+            flags=values,
+            module=trainer.module,
+            args=args,
+            timeout=timeout,
+            label=label,
+            echo=echo,
+            source_hash=source_hash,
+        )
+        return start(spec)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def check_timeout(timeout: float | None, option: str) -> None:
+    """A timeout is a positive, finite number of seconds (or None: no timeout)."""
+    if timeout is None:
+        return
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if not number or not 0 < timeout < math.inf:
+        raise UsageError(
+            f"{option} {timeout!r} is not a positive number of seconds",
+            hint=f"e.g. {option} 3600, or leave it out for no time limit",
+        )
 
 
 def _write_hparams_session(run_dir: Path) -> None:
@@ -535,7 +668,7 @@ def _wait_through_interrupts(handle: RunHandle) -> RunResult:
         try:
             return handle.wait()
         except KeyboardInterrupt:
-            handle.stop(RunStatus.KILLED, grace=0)  # a second Ctrl-C: kill now
+            handle.stop(RunStatus.KILLED, grace=0)  # a second Ctrl-C or SIGTERM: kill now
 
 
 def _merged_flags(

@@ -30,8 +30,15 @@ _SECRET_QUERY_KEYS = {"password", "pass", "pwd", "passwd", "sslpassword"}
 
 
 def mask(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print or store)."""
-    parts = urlsplit(url)
+    """``url`` with any password replaced by ``***`` (safe to print or store).
+
+    A URL too malformed to take apart is masked whole but for its scheme.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is what rejects some malformed URLs)
+    except ValueError:
+        return f"{url.partition('://')[0]}://{MASK}"
     masked = url
     if "@" in parts.netloc:
         userinfo, host = parts.netloc.rsplit("@", 1)
@@ -75,12 +82,18 @@ def resolve_url(given: str | None, environ: dict[str, str] | None = None) -> str
 
     env = os.environ if environ is None else environ
     url = given or env.get(ENV_VAR) or None
-    if url is not None and "://" not in url:
-        raise UsageError(
-            f"storage {url!r} is not a database URL",
-            hint="give one like postgresql://USER@HOST:5432/DB (password in FLAGRUN_STORAGE "
-            "or ~/.pgpass, not on the command line)",
-        )
+    if url is None:
+        return None
+    hint = (
+        "give one like postgresql://USER@HOST:5432/DB (password in FLAGRUN_STORAGE "
+        "or ~/.pgpass, not on the command line)"
+    )
+    if "://" not in url:
+        raise UsageError(f"storage {mask(url)!r} is not a database URL", hint=hint)
+    try:
+        urlsplit(url).port  # noqa: B018 (raises on a malformed host or port)
+    except ValueError as exc:  # the URL itself is not shown: it may hold a password
+        raise UsageError(f"storage URL {mask(url)} is malformed: {exc}", hint=hint) from None
     return url
 
 
@@ -103,7 +116,10 @@ def open_database(url: str) -> optuna.storages.BaseStorage:
     driver_url = _with_installed_driver(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if driver_url.startswith("postgresql"):
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        kwargs["connect_args"] = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "application_name": application_name(),  # which backends are this worker's
+        }
     try:
         return _rdb_storage(driver_url, kwargs)
     except ImportError:
@@ -115,16 +131,31 @@ def open_database(url: str) -> optuna.storages.BaseStorage:
         raise _storage_error(exc, url) from None
 
 
-def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
-    """Workers starting together on an empty database race to create Optuna's tables:
+def application_name() -> str:
+    """How this worker's connections show in PostgreSQL's ``pg_stat_activity``."""
+    import os
+
+    return f"flagrun-{os.getpid()}"
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:
+    """The database storage, run again over a fresh connection when one is lost
+    (``flagrun.reconnect``).
+
+    Workers starting together on an empty database race to create Optuna's tables:
     the loser's CREATE fails on the winner's, and a second try finds them made."""
     from sqlalchemy import exc as sa_exc
 
+    from flagrun import _optuna
+    from flagrun.reconnect import ReconnectingStorage
+
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
         time.sleep(0.5)
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    # Its operations are defined when its module loads (mypy cannot see that).
+    return ReconnectingStorage(_optuna.cached(rdb))  # type: ignore[abstract]
 
 
 def _with_installed_driver(url: str) -> str:

@@ -54,6 +54,7 @@ def new_run_dir(parent: Path) -> Path:
     different folders.
     """
     parent = Path(parent)
+    check_runs_dir(parent)
     parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
     for n in range(1, 10_000):
@@ -64,6 +65,15 @@ def new_run_dir(parent: Path) -> Path:
             continue
         return path
     raise StoreError(f"cannot find a free run id for {stamp} in {parent}")
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """A runs folder that exists must be a folder (UsageError otherwise)."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UsageError(
+            f"runs folder {runs_dir} is not a folder",
+            hint="give --runs-dir a folder (it is made when missing)",
+        )
 
 
 def write_run(run_dir: Path, record: RunRecord) -> None:
@@ -112,28 +122,34 @@ class ListedRun:
                 "status": self.status.value}  # fmt: skip
 
 
-def list_runs(runs_dir: Path, *, include_trials: bool = False) -> list[ListedRun]:
+def list_runs(
+    runs_dir: Path, *, include_trials: bool = False, damaged: list[StoreError] | None = None
+) -> list[ListedRun]:
     """Every readable run under ``runs_dir``, newest first.
 
     Job folders (``job.json``) are skipped; with ``include_trials`` their trial runs
-    are listed too, with ids like ``<job-id>/trials/<n>``.
+    are listed too, with ids like ``<job-id>/trials/<n>``. A run whose ``run.json``
+    cannot be read is left out; its error goes to ``damaged`` when given.
     """
     runs_dir = Path(runs_dir)
+    check_runs_dir(runs_dir)
     if not runs_dir.is_dir():
         return []
     found: list[tuple[tuple[str, int, int], ListedRun]] = []
     for entry in runs_dir.iterdir():
         if (entry / RUN_FILE).is_file():
-            listed = _try_read(entry.name, entry)
+            listed = _try_read(entry.name, entry, damaged)
             if listed is not None:
                 found.append(((*_id_key(entry.name), 0), listed))
         elif include_trials and (entry / JOB_FILE).is_file():
-            found.extend(_trial_records(entry))
+            found.extend(_trial_records(entry, damaged))
     found.sort(key=lambda item: item[0], reverse=True)
     return [listed for _, listed in found]
 
 
-def _trial_records(job_dir: Path) -> list[tuple[tuple[str, int, int], ListedRun]]:
+def _trial_records(
+    job_dir: Path, damaged: list[StoreError] | None
+) -> list[tuple[tuple[str, int, int], ListedRun]]:
     trials = job_dir / TRIALS_DIR
     if not trials.is_dir():
         return []
@@ -141,16 +157,18 @@ def _trial_records(job_dir: Path) -> list[tuple[tuple[str, int, int], ListedRun]
     for entry in trials.iterdir():
         if not entry.name.isdigit():
             continue
-        listed = _try_read(f"{job_dir.name}/{TRIALS_DIR}/{entry.name}", entry)
+        listed = _try_read(f"{job_dir.name}/{TRIALS_DIR}/{entry.name}", entry, damaged)
         if listed is not None:
             out.append(((*_id_key(job_dir.name), int(entry.name)), listed))
     return out
 
 
-def _try_read(run_id: str, run_dir: Path) -> ListedRun | None:
+def _try_read(run_id: str, run_dir: Path, damaged: list[StoreError] | None) -> ListedRun | None:
     try:
         return ListedRun(run_id, run_dir, read_run(run_dir))
-    except StoreError:
+    except StoreError as exc:
+        if damaged is not None and (run_dir / RUN_FILE).exists():
+            damaged.append(exc)
         return None
 
 

@@ -344,6 +344,34 @@ def test_download_into_an_existing_folder_replaces_same_names_only(backend, tmp_
     assert not (dest / MARKER).exists()
 
 
+def test_two_workers_uploading_one_key_at_once_leave_one_whole_upload(backend, tmp_path):
+    """Both uploads succeed, and every download meanwhile and after gets one of them whole:
+    never files of both."""
+    versions = two_versions(tmp_path, files=20)
+    store = backend.store
+    store.upload(versions[0], "s/trials/5")
+    stop = threading.Event()
+    first, first_errors = keep_uploading(store, versions, "s/trials/5", stop, pause=0)
+    second, second_errors = keep_uploading(store, versions[::-1], "s/trials/5", stop, pause=0)
+    mixed = []
+    try:
+        for attempt in range(5):
+            got = store.download("s/trials/5", tmp_path / f"got{attempt}")
+            texts = {path.read_text() for path in got.rglob("*.txt")}
+            if len(texts) != 1:
+                mixed.append(attempt)
+    finally:
+        stop.set()
+        first.join()
+        second.join()
+    assert not first_errors and not second_errors, first_errors + second_errors
+    assert not mixed, f"downloads {mixed} held files of both uploads"
+    got = store.download("s/trials/5", tmp_path / "last")
+    texts = [path.read_text() for path in got.rglob("*.txt")]
+    assert len(texts) == 20 and len(set(texts)) == 1, sorted(set(texts))
+    assert store.keys() == ["s/trials/5"]
+
+
 def test_missing_key_and_non_folder_upload_are_one_line_store_errors(backend, tmp_path):
     store = backend.store
     with pytest.raises(StoreError, match="no complete upload 's/trials/9'") as missing:
@@ -468,18 +496,45 @@ def test_s3_objects_lie_under_the_prefix_and_the_marker_among_them(bucket, tmp_p
     assert f"{S3_PREFIX}/study/trials/0/{MARKER}" in names
 
 
-def test_s3_reupload_removes_stale_objects(bucket, tmp_path):
+def test_s3_reupload_keeps_the_old_version_for_readers_then_sweeps_it(bucket, tmp_path):
     first = make_trial(tmp_path / "first", accuracy=0.5)
     (first / "only-in-first.txt").write_text("stale")
+    second = make_trial(tmp_path / "second", accuracy=0.7)
     store = open_artifacts(f"s3://{bucket}")
     store.upload(first, "s/trials/1")
-    second = make_trial(tmp_path / "second", accuracy=0.7)
     store.upload(second, "s/trials/1")
+    stale = [name for name in object_names(bucket) if name.endswith("/only-in-first.txt")]
+    assert len(stale) == 1  # a reader that started on the first upload can finish it
 
-    assert "s/trials/1/only-in-first.txt" not in object_names(bucket)
     got = store.download("s/trials/1", tmp_path / "got")
     assert tree(got) == tree(second)
     assert validation_accuracy(got) == pytest.approx([0.6, 0.7])
+
+    impatient = S3Store(f"s3://{bucket}", keep_old_seconds=0)
+    impatient.upload(second, "s/trials/1")  # the sweep after it takes what no marker names
+    names = object_names(bucket)
+    assert not [name for name in names if name.endswith("/only-in-first.txt")]
+    assert len({name.split("/")[3] for name in names if "/.v-" in name}) == 1
+    assert tree(store.download("s/trials/1", tmp_path / "again")) == tree(second)
+
+
+def test_s3_reads_an_upload_made_before_versions(bucket, tmp_path):
+    """Format-1 markers name files lying directly under the key: still downloadable."""
+    import boto3
+
+    trial = make_trial(tmp_path / "trial")
+    client = boto3.client("s3")
+    files = {}
+    for path in trial.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(trial).as_posix()
+            client.put_object(Bucket=bucket, Key=f"s/trials/2/{rel}", Body=path.read_bytes())
+            files[rel] = path.stat().st_size
+    dirs = sorted(p.relative_to(trial).as_posix() for p in trial.rglob("*") if p.is_dir())
+    marker = {"format": 1, "upload_id": "old", "files": files, "dirs": dirs}
+    client.put_object(Bucket=bucket, Key=f"s/trials/2/{MARKER}", Body=json.dumps(marker))
+    got = open_artifacts(f"s3://{bucket}").download("s/trials/2", tmp_path / "got")
+    assert {k: v for k, v in tree(got).items()} == tree(trial)
 
 
 def test_s3_missing_bucket_is_one_clear_store_error(s3_env, tmp_path):

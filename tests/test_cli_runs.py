@@ -190,3 +190,36 @@ def test_data_beside_the_script_is_found_through_script_dir(tmp_path):
     done = flagrun(tmp_path, "train", "examples/mnist/train.py")
     assert done.returncode == 0, done.stderr
     assert "3 1 4" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "echo_args.py"],
+        ["runs"],
+        ["jobs"],
+        ["trials"],
+        ["tune", "flagged.py", "--grid", "x=1,2", "--metric", "acc"],
+    ],
+)
+def test_a_runs_dir_that_is_a_file_is_one_line_for_every_command(folder, args):
+    (folder / "flagged.py").write_text(
+        "from flagrun import flags, flag_integer\nflags(flag_integer('x', 1))\n"
+    )
+    (folder / "afile").write_text("not a folder")
+    done = flagrun(folder, *args, "--runs-dir", "afile")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "afile is not a folder" in done.stderr
+
+
+def test_runs_lists_the_readable_runs_and_names_a_damaged_record(folder):
+    assert flagrun(folder, "train", "echo_args.py").returncode == 0
+    good = next((folder / "runs").iterdir())
+    damaged = folder / "runs" / "2020-01-01T00-00-00Z"
+    shutil.copytree(good, damaged)
+    (damaged / "run.json").write_text((damaged / "run.json").read_text()[:40])
+    done = flagrun(folder, "runs", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [run["id"] for run in json.loads(done.stdout)] == [good.name]
+    assert f"skipped: cannot read runs/{damaged.name}/run.json" in done.stderr

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -286,3 +288,60 @@ def test_a_worker_with_another_search_space_is_refused(
     assert not (other / "runs" / study_name).exists()
     jobs = flagrun(first, "jobs", env=env)
     assert study_name in jobs.stdout
+
+
+def client_ports(pid: int, server_port: int = 5432) -> list[int]:
+    """The local ports of the TCP connections process ``pid`` holds to ``server_port``."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as handle:
+            for line in list(handle)[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                    ports.append(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+def terminate_backends(pg: str, worker_pid: int, seconds: float) -> int:
+    """Kill the database connections of one worker (``pg_terminate_backend`` on the backends
+    whose client port is one of the worker's) again and again for ``seconds``, as a
+    restarting server or a proxy cutting sockets would; how many were killed."""
+    import psycopg
+
+    killed = 0
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(pg, autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            ports = client_ports(worker_pid)
+            if ports:
+                rows = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE client_port = ANY(%s)",
+                    (ports,),
+                ).fetchall()
+                killed += sum(1 for (done,) in rows if done)
+            time.sleep(0.02)
+    return killed
+
+
+def test_a_worker_whose_connections_are_dropped_reconnects_and_finishes(
+    pg: str, study_name: str, tmp_path: Path
+) -> None:
+    project = tuning_project(tmp_path, max_trials=6, parallel=2)
+    worker = start_worker(project, study_name, worker_env(pg, None))
+    wait_for(lambda: any(project.glob("runs/*/trials/2")), 60, "the first trials to start")
+    killed = terminate_backends(pg, worker.pid, seconds=4)
+    output, _ = worker.communicate(timeout=180)
+    assert killed > 0
+    assert worker.returncode == 0, output
+    assert "Traceback" not in output
+    trials = trials_json(project, "--study", study_name, env={"FLAGRUN_STORAGE": pg})["trials"]
+    states = [trial["state"] for trial in trials]
+    assert states.count("COMPLETE") == 6 and "RUNNING" not in states

@@ -24,6 +24,7 @@ from flagrun.flags import (
     read_flags_file,
     run_dir,
 )
+from tests.helpers import flagrun as flagrun_cli
 
 DATA = Path(__file__).parent / "data" / "flags"
 DEFAULTS = {"units": 128, "lr": 0.01, "activation": "relu", "batchnorm": False}
@@ -353,3 +354,14 @@ def test_help_into_a_closed_pipe_is_quiet(tmp_path):
         f"{sys.executable} {script} --help | head -1", shell=True, capture_output=True, text=True
     )
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_a_flags_file_that_is_not_utf8_is_one_line_naming_it(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "from flagrun import flags, flag_string\nflags(flag_string('a', 'x'))\n"
+    )
+    (tmp_path / "bad.yml").write_bytes(b"a: caf\xe9\n")  # Latin-1, not UTF-8
+    done = flagrun_cli(tmp_path, "train", "train.py", "--flags", "bad.yml")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "bad.yml: not UTF-8 text (byte 0xe9 at offset 6)" in done.stderr

@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,107 @@ def test_kill_9_of_the_runner_reads_as_crashed(tmp_path):
     assert record.status == "RUNNING"
     assert store.effective_status(record) == "CRASHED"
     wait_for(lambda: gone(record.child_pid), timeout=10, what="the child to be gone")
+
+
+# -- faults: signals, huge output, bad options, a script that removes its own folder --------
+
+GRACEFUL = """
+import os, signal, sys, time
+
+def on_term(signum, frame):
+    time.sleep(0.5)  # some cleanup that takes a moment
+    open(os.path.join(os.environ["FLAGRUN_PROJECT_DIR"], "cleaned-up"), "w").close()
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+print("sleeper ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_sigterm_to_train_stops_the_run_like_ctrl_c_with_its_grace(tmp_path):
+    folder = project(tmp_path)
+    (folder / "sleeper.py").write_text(GRACEFUL)
+    proc, run_dir, record = start_train(folder)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    record = store.read_run(run_dir)
+    assert record.status == "KILLED" and record.reason == "interrupted (SIGTERM)"
+    assert (folder / "cleaned-up").exists()  # the script had its grace, not a SIGKILL
+    assert gone(record.child_pid)
+
+
+def test_a_50_mb_line_is_copied_and_logged_whole_in_linear_time(tmp_path):
+    folder = project(tmp_path)
+    (folder / "big.py").write_text('import sys\nsys.stdout.write("x" * 50_000_000 + "\\n")\n')
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "flagrun", "train", "big.py"],
+        cwd=folder,
+        capture_output=True,
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout) == 50_000_001
+    [log] = (folder / "runs").glob("*/output.log")
+    assert log.stat().st_size == 50_000_001
+    assert took < 8, f"{took:.1f} s"  # 20 s when every chunk rescanned the whole line
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused_before_anything_is_made(
+    tmp_path, timeout
+):
+    folder = project(tmp_path, "echo_args.py")
+    done = flagrun(folder, "train", "echo_args.py", "--timeout", timeout)
+    assert done.returncode == 2, done.stderr
+    assert f"--timeout {float(timeout)!r} is not a positive number of seconds" in done.stderr
+    assert not (folder / "runs").exists()
+
+
+def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path):
+    folder = project(tmp_path)
+    (folder / "vandal.py").write_text(
+        "import shutil, flagrun\nprint('bye')\nshutil.rmtree(flagrun.run_dir())\n"
+    )
+    done = flagrun(folder, "train", "vandal.py")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    [run_dir] = (folder / "runs").iterdir()
+    assert store.read_run(run_dir).status == "COMPLETED"
+
+
+def big_project(folder: Path) -> Path:
+    """A project whose source snapshot takes a while: 1,900 small modules and 30 MB of text."""
+    (folder / "lib").mkdir(parents=True)
+    for index in range(1900):
+        (folder / "lib" / f"m{index}.py").write_text(f"x = {index}\n")
+    (folder / "notes").mkdir()
+    for index in range(30):
+        (folder / "notes" / f"n{index}.txt").write_bytes(b"n" * 1_000_000)
+    return folder
+
+
+def interrupt_during_snapshot(
+    folder: Path, record: str, *args: str, signum: int = signal.SIGINT
+) -> subprocess.Popen:
+    """Start ``flagrun ARGS`` and Ctrl-C it (or send ``signum``) once its folder's source/
+    exists and ``record`` (run.json, job.json) does not yet: mid source snapshot."""
+    proc = start_flagrun(folder, *args)
+
+    def mid_snapshot() -> bool:
+        return any(not (source.parent / record).exists() for source in folder.glob("runs/*/source"))
+
+    wait_for(mid_snapshot, timeout=30, what="the source snapshot to start")
+    proc.send_signal(signum)
+    proc.wait(timeout=30)
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_run_folder(tmp_path, signum):
+    folder = big_project(project(tmp_path, "echo_args.py"))
+    proc = interrupt_during_snapshot(folder, "run.json", "train", "echo_args.py", signum=signum)
+    assert proc.returncode == 128 + signum, proc.stdout.read()
+    assert list((folder / "runs").iterdir()) == []

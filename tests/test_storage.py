@@ -46,6 +46,23 @@ def test_resolve_url_prefers_the_option_then_the_environment() -> None:
         storage.resolve_url("db.example.org", {})
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:hunter22@[::1/test", "postgresql://u:hunter22@h:99999/db"]
+)
+def test_a_malformed_url_is_one_line_that_keeps_the_password_hidden(url: str) -> None:
+    assert storage.mask(url) == "postgresql://***"
+    with pytest.raises(UsageError, match="is malformed") as caught:
+        storage.resolve_url(url, {})
+    assert "hunter22" not in str(caught.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "flagrun", "trials", "--storage", url, "--study", "s"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "hunter22" not in done.stderr
+
+
 def test_unreachable_server_is_one_masked_line() -> None:
     with pytest.raises(StoreError) as caught:
         storage.open_database("postgresql://u:hunter22@127.0.0.1:5999/db")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -452,3 +454,167 @@ def test_trials_find_data_beside_the_original_script_through_script_dir(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     (trial,) = trials_json(tmp_path)["trials"]
     assert trial["objectiveValue"] == pytest.approx(0.5 * trial["hyperparameters"]["x"])
+
+
+# -- faults: mistakes refused before anything exists, trials that damage their own folder ---
+
+
+def no_job_made(project: Path) -> bool:
+    runs = project / "runs"
+    return not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--gpus", "abc"], "--gpus 'abc' is not a list of GPU indices"),
+        (["--sample", "0.5"], "--sample applies to --grid only"),
+        (["--max-trials", "0"], "--max-trials must be at least 1"),
+    ],
+)
+def test_bad_options_exit_2_and_make_no_job(project: Path, args: list[str], says: str) -> None:
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", *args)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert no_job_made(project)
+
+
+@pytest.mark.parametrize(
+    "early_stopping, says",
+    [
+        ({"pruner": "percentile", "percentile": 500}, "earlyStopping.percentile 500"),
+        ({"pruner": "median", "bogus": 1}, "earlyStopping.bogus is not a setting"),
+        ({"pruner": "sometimes"}, "earlyStopping.pruner"),
+    ],
+)
+def test_bad_pruner_settings_exit_2_and_make_no_job(
+    project: Path, early_stopping: dict, says: str
+) -> None:
+    (project / "tuning.yml").write_text(
+        tuning_yaml(enableTrialEarlyStopping=True, earlyStopping=early_stopping)
+    )
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml")
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert no_job_made(project)
+
+
+@pytest.fixture(scope="module")
+def one_trial_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose one job ran 1 trial (shared: tests must not change it)."""
+    project = make_project(tmp_path_factory.mktemp("one-trial"), TRAIN, tuning_yaml())
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "1").returncode == 0
+    return project
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--config", "tuning.yml"], ["--grid", "x=0.1,0.2"], ["--metric", "loss"], ["train.py"]],
+)
+def test_resume_refuses_what_would_change_the_search_instead_of_ignoring_it(
+    one_trial_job: Path, args: list[str]
+) -> None:
+    done = flagrun(one_trial_job, "tune", *args, "--resume", "latest")
+    assert done.returncode == 2, done.stderr
+    assert "--resume continues a job with its own" in done.stderr
+
+
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_job_folder(
+    project: Path, signum: int
+) -> None:
+    from tests.test_runner import big_project, interrupt_during_snapshot
+
+    big_project(project)
+    args = ["tune", "train.py", "--config", "tuning.yml"]
+    proc = interrupt_during_snapshot(project, "job.json", *args, signum=signum)
+    assert proc.returncode == 128 + signum, proc.stdout.read()
+    assert no_job_made(project)
+
+
+VANDAL = textwrap.dedent(
+    """
+    import os, shutil
+    from flagrun import flags, flag_numeric, flag_string, log_metrics, run_dir
+
+    FLAGS = flags(flag_numeric("x", 0.5), flag_string("damage", "rmtree"))
+    log_metrics({"val_acc": 1.0 - FLAGS.x}, step=0)
+    if FLAGS.damage == "rmtree":
+        shutil.rmtree(run_dir())
+    else:
+        os.chmod(run_dir(), 0)
+    """
+)
+
+
+def as_permissions_bind(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flagrun ARGS`` as a user whom file permissions bind: root keeps its uid (its files
+    stay its own) but loses CAP_DAC_OVERRIDE, so a folder with mode 000 locks it out too."""
+    command = [sys.executable, "-m", "flagrun", *args]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop CAP_DAC_OVERRIDE as root")
+        caps = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", "--", *command]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
+@pytest.mark.parametrize("damage", ["rmtree", "chmod"])
+def test_a_trial_that_removes_or_locks_its_own_folder_ends_like_any_other(
+    project: Path, damage: str
+) -> None:
+    (project / "vandal.py").write_text(VANDAL)
+    args = ["vandal.py", f"damage={damage}", "--config", "tuning.yml", "--max-trials", "3"]
+    done = as_permissions_bind(project, "tune", *args, "--progress", "plain")
+    assert "Traceback" not in done.stderr
+    trials = trials_json(project)["trials"]
+    assert trials and "RUNNING" not in {t["state"] for t in trials}
+    for trial in trials:  # its record is back, with how it ended
+        outcome = json.loads((Path(trial["runDir"]) / "run.json").read_text())["trial"]
+        assert outcome["state"] == trial["state"]
+    if damage == "chmod":  # its files are all still there: it counts
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [t["state"] for t in trials] == ["COMPLETE"] * 3
+    else:  # its event files went with its folder: the job stops on the missing tag
+        assert done.returncode == 1
+        assert "without the metric tag 'val_acc'" in done.stderr
+
+
+def test_resume_of_a_finished_job_with_a_truncated_trial_record_says_so(project: Path) -> None:
+    assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "2").returncode == 0
+    record = only_job(project) / "trials" / "1" / "run.json"
+    record.write_text(record.read_text()[:100])
+    done = flagrun(project, "tune", "--resume", "latest", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"cannot read {record}" in done.stdout
+
+
+@pytest.mark.slow  # whole jobs, several seconds: kept out of the fast loop (under a minute)
+def test_a_pruned_trial_whose_last_point_is_nan_is_written_as_valid_json(project: Path) -> None:
+    (project / "prune.py").write_text(
+        HOPELESS_LAST_TRAIN.replace(
+            "    if hopeless:\n",
+            "    if hopeless:\n        log_metrics({'val_acc': float('nan')}, step=epoch + 1)\n",
+        )
+    )
+    (project / "tuning.yml").write_text(hopeless_last_grid_yaml())
+    done = flagrun(project, "tune", "prune.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def strict(text: str) -> object:
+        def refuse(word: str) -> None:
+            raise AssertionError(f"bare {word} in JSON")
+
+        return json.loads(text, parse_constant=refuse)
+
+    listed = flagrun(project, "trials", "--format", "json")
+    trials = strict(listed.stdout)["trials"]
+    assert trials[-1]["state"] == "PRUNED"
+    job = only_job(project)
+    for line in (job / "trials.jsonl").read_text().splitlines():
+        strict(line)
+    for record in job.glob("trials/*/run.json"):
+        strict(record.read_text())

@@ -11,13 +11,17 @@ machine list and download them. Two kinds of store, one interface:
   the new one, never a mix or a half-copied one;
 * S3 or any S3-compatible server (``s3://bucket/prefix``, boto3 configured
   the usual way: environment credentials, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``
-  for MinIO and friends): the marker is deleted, the files put, stale objects
-  of an earlier upload deleted, and the marker put last.
+  for MinIO and friends): each upload's files go under a version folder of
+  their own (``<key>/.v-<time>-<id>/``, never overwritten), then the marker
+  naming that version is put; versions no marker names are deleted once they
+  are as old as a folder store keeps its old trees. Two workers uploading one
+  key at once both succeed and the last marker wins, never a mix of the two.
 
 Either way an upload is complete when its marker ``.flagrun-complete`` exists.
 The marker is a small JSON manifest (files, sizes, symlinks, what was skipped)
-with an upload id. An S3 download fetches the files the manifest lists and
-checks the upload id again afterwards, retrying when a re-upload raced it.
+with an upload id. An S3 download fetches the files of the version the
+manifest names (an upload from before versions: checking the upload id again
+afterwards, retrying when a re-upload raced it).
 
 Symlinks: a link that stays inside the run folder is kept (relative; an
 absolute one is rewritten relative). A link that points outside it (datasets

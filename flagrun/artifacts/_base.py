@@ -33,6 +33,7 @@ class Manifest:
     links: dict[str, str] = field(default_factory=dict)  # relative path -> relative target
     skipped: dict[str, str] = field(default_factory=dict)  # relative path -> why
     mtimes: dict[str, float] = field(default_factory=dict)
+    root: str = ""  # where the files lie under the key ("": directly, as before versions)
 
     def to_json(self) -> str:
         data = {"format": MANIFEST_FORMAT, "uploaded_at": time.time(), **self.__dict__}
@@ -48,7 +49,18 @@ class Manifest:
             links=dict(data.get("links", {})),
             skipped=dict(data.get("skipped", {})),
             mtimes={k: float(v) for k, v in data.get("mtimes", {}).items()},
+            root=_version_root(data.get("root", "")),
         )
+
+
+def _version_root(root: object) -> str:
+    """A manifest's ``root``: one hidden name (``.v-...``), or "" (a KeyError otherwise, so
+    that a marker naming files elsewhere reads as no marker at all)."""
+    if root == "" or (
+        isinstance(root, str) and root.startswith(".v-") and "/" not in root and ".." not in root
+    ):
+        return str(root)
+    raise KeyError("root")
 
 
 class ArtifactStore:

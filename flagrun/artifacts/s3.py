@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from flagrun.artifacts._base import (
     _ACCEPTED,
     DOWNLOAD_ATTEMPTS,
+    KEEP_OLD_SECONDS,
     MARKER,
     RETRY_PAUSE_SECONDS,
     ArtifactStore,
@@ -26,13 +27,15 @@ from flagrun.artifacts._base import (
 )
 from flagrun.errors import StoreError, UsageError
 
+VERSION_PREFIX = ".v-"  # each upload's files lie in <key>/.v-<time>-<id>/
+
 # ---------------------------------------------------------------- S3 store
 
 
 class S3Store(ArtifactStore):
     """An artifact store in an S3 bucket (or an S3-compatible server via AWS_ENDPOINT_URL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keep_old_seconds: float = KEEP_OLD_SECONDS) -> None:
         parts = urlsplit(url)
         if "@" in parts.netloc:
             raise UsageError(
@@ -45,6 +48,7 @@ class S3Store(ArtifactStore):
         self.url = url
         self.bucket = parts.netloc
         self.prefix = "/".join(part for part in parts.path.split("/") if part)
+        self.keep_old_seconds = keep_old_seconds
         self._client_cache: Any = None
 
     # -- the verbs
@@ -54,10 +58,17 @@ class S3Store(ArtifactStore):
             self._client().head_bucket(Bucket=self.bucket)
 
     def upload(self, local_dir: Path, key: str) -> None:
+        """Put the files under a version folder of their own, then the marker naming it.
+
+        Objects of a version are never overwritten, so a marker always names one whole
+        upload, even when two workers upload one key at once (the last marker wins).
+        Versions no marker names any more are swept once ``keep_old_seconds`` old.
+        """
         key = check_key(key)
         entries, skipped = plan_upload(local_dir)
         source = Path(os.path.realpath(local_dir))
-        manifest = Manifest(upload_id=uuid.uuid4().hex, skipped=skipped)
+        stamp = f"{int(time.time())}-{uuid.uuid4().hex[:10]}"
+        manifest = Manifest(upload_id=stamp, skipped=skipped, root=f"{VERSION_PREFIX}{stamp}")
         for entry in entries:
             if entry.kind == "dir":
                 manifest.dirs.append(entry.relpath)
@@ -68,22 +79,40 @@ class S3Store(ArtifactStore):
                 manifest.files[entry.relpath] = stat.st_size
                 manifest.mtimes[entry.relpath] = stat.st_mtime
         base = self._object(key)
+        version = f"{base}/{manifest.root}"
         with self._errors(f"upload {key!r}"):
             client = self._client()
-            client.delete_object(Bucket=self.bucket, Key=f"{base}/{MARKER}")
-            _run_all(
-                lambda rel: client.upload_file(str(source / rel), self.bucket, f"{base}/{rel}"),
-                list(manifest.files),
-            )
-            stale = [name for name in self._list(f"{base}/") if name[len(base) + 1 :] != MARKER]
-            stale = [name for name in stale if name[len(base) + 1 :] not in manifest.files]
-            self._delete(stale)
+
+            def put(rel: str) -> None:
+                client.upload_file(str(source / rel), self.bucket, f"{version}/{rel}")
+
+            _run_all(put, list(manifest.files))
+            # A sweep by another worker cannot have taken these (they are seconds old), but
+            # a marker must never name a missing object: look, and put back what is not there.
+            there = {name[len(version) + 1 :] for name, _ in self._list(f"{version}/")}
+            _run_all(put, [rel for rel in manifest.files if rel not in there])
             client.put_object(
                 Bucket=self.bucket,
                 Key=f"{base}/{MARKER}",
                 Body=manifest.to_json().encode("utf-8"),
                 ContentType="application/json",
             )
+            self._sweep(base)
+
+    def _sweep(self, base: str) -> None:
+        """Delete the objects under ``base`` that the marker does not name, once they are
+        ``keep_old_seconds`` old (readers of the version they belong to may still be on it)."""
+        current = self._manifest_at(base)
+        if current is None:
+            return
+        cutoff = time.time() - self.keep_old_seconds
+        stale = []
+        for name, modified in self._list(f"{base}/"):
+            rel = name[len(base) + 1 :]
+            named = rel.startswith(f"{current.root}/") if current.root else rel in current.files
+            if rel != MARKER and not named and modified < cutoff:
+                stale.append(name)
+        self._delete(stale)
 
     def exists(self, key: str) -> bool:
         return self._manifest(check_key(key)) is not None
@@ -94,7 +123,7 @@ class S3Store(ArtifactStore):
         listed = self._list(f"{start}/" if start else "")
         skip = len(self.prefix) + 1 if self.prefix else 0
         suffix = f"/{MARKER}"
-        found = [name[skip : -len(suffix)] for name in listed if name.endswith(suffix)]
+        found = [name[skip : -len(suffix)] for name, _ in listed if name.endswith(suffix)]
         return sorted(key for key in found if key and not _hidden(key))
 
     def download(self, key: str, dest: Path) -> Path:
@@ -113,8 +142,10 @@ class S3Store(ArtifactStore):
     # -- helpers
 
     def _fetch(self, key: str, manifest: Manifest, staging: Path) -> bool:
-        """Download every file of ``manifest``; False when a re-upload changed them meanwhile."""
+        """Download every file of ``manifest``; False when a re-upload changed them meanwhile
+        (an upload from before versions, whose files a re-upload overwrites, or one swept)."""
         base = self._object(key)
+        files_at = f"{base}/{manifest.root}" if manifest.root else base
         for rel in manifest.dirs:
             (staging / rel).mkdir(parents=True, exist_ok=True)
         client = self._client()
@@ -123,7 +154,7 @@ class S3Store(ArtifactStore):
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                client.download_file(self.bucket, f"{base}/{rel}", str(target))
+                client.download_file(self.bucket, f"{files_at}/{rel}", str(target))
             except Exception as exc:  # botocore's errors; a missing object means a re-upload
                 if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
                     return False
@@ -139,15 +170,20 @@ class S3Store(ArtifactStore):
             link = staging / rel
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(target, link)
+        if manifest.root:
+            return True  # a version's objects never change
         latest = self._manifest(key)
         return latest is not None and latest.upload_id == manifest.upload_id
 
     def _manifest(self, key: str) -> Manifest | None:
-        with self._errors(f"read {key!r}"):
+        return self._manifest_at(self._object(key))
+
+    def _manifest_at(self, base: str) -> Manifest | None:
+        with self._errors(f"read {base!r}"):
             try:
                 body = (
                     self._client()
-                    .get_object(Bucket=self.bucket, Key=f"{self._object(key)}/{MARKER}")["Body"]
+                    .get_object(Bucket=self.bucket, Key=f"{base}/{MARKER}")["Body"]
                     .read()
                 )
             except Exception as exc:
@@ -159,13 +195,17 @@ class S3Store(ArtifactStore):
         except (ValueError, KeyError):
             return None
 
-    def _list(self, prefix: str) -> list[str]:
+    def _list(self, prefix: str) -> list[tuple[str, float]]:
+        """Every object under ``prefix``: its name and when it was last written (epoch s)."""
         with self._errors("list the bucket"):
             pages = self._client().get_paginator("list_objects_v2")
-            names: list[str] = []
+            found: list[tuple[str, float]] = []
             for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
-                names.extend(item["Key"] for item in page.get("Contents", []))
-            return names
+                found.extend(
+                    (item["Key"], item["LastModified"].timestamp())
+                    for item in page.get("Contents", [])
+                )
+            return found
 
     def _delete(self, names: list[str]) -> None:
         for start in range(0, len(names), 1000):
@@ -243,10 +283,17 @@ def _run_all(work: Any, items: list[str]) -> list[Any]:
         return list(pool.map(work, items))
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
+def _error_code(exc: BaseException) -> str:
+    """The S3 error code of ``exc``, or of the client error it wraps (boto3's transfers
+    raise S3UploadFailedError while handling one)."""
+    current: BaseException | None = exc
+    for _ in range(5):
+        if current is None:
+            break
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code", ""))
+        current = current.__cause__ or current.__context__
     return ""
 
 

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from flagrun.errors import FlagrunError
+from flagrun.errors import FlagrunError, from_os_error
 
 COMMANDS = (
     "train",
@@ -67,11 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from flagrun import _interrupt
+
     try:
-        return int(args.handler(args) or 0)
+        with _interrupt.sigterm_as_interrupt():  # what cleans up after Ctrl-C does after SIGTERM
+            return int(args.handler(args) or 0)
     except FlagrunError as exc:
         print(f"flagrun {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"flagrun {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a full disk, a read-only folder, a path that is not a folder...
+        print(f"flagrun {args.command}: error: {from_os_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM
+        print(f"flagrun {args.command}: interrupted ({_interrupt.what(exc)})", file=sys.stderr)
+        return _interrupt.exit_status(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from flagrun.cli._options import add_shared_options
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         study=args.study,
         artifacts=args.artifacts,
     )
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for skipped in done.skipped:
+        print(f"skipped {skipped}", file=sys.stderr)
     trials = ", ".join(str(trial_id) for trial_id in done.trial_ids) or "none"
     print(f"collected trial(s) {trials} of job {done.job} into {done.dest}")
     if done.best_flags_file:

@@ -18,12 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flagrun._atomic import write_text_atomic
+    from flagrun._atomic import write_output
     from flagrun.compare import compare, to_html, to_text
 
     comparison = compare(args.runs_dir, args.run_a, args.run_b)
     print(to_text(comparison), end="")
     if args.html:
-        write_text_atomic(args.html, to_html(comparison))
+        write_output(args.html, to_html(comparison))
         print(f"written: {args.html}")
     return 0

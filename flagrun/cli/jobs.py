@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -17,7 +18,10 @@ def run(args: argparse.Namespace) -> int:
     from flagrun.collect import jobs
     from flagrun.display import print_json, print_records
 
-    listing = jobs(args.runs_dir)
+    damaged: list = []
+    listing = jobs(args.runs_dir, damaged)
+    for error in damaged:
+        print(f"flagrun jobs: skipped: {error.message}", file=sys.stderr)
     if args.format == "json":
         print_json(listing)
         return 0

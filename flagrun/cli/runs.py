@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -20,7 +21,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the runs as a table, JSON or CSV."""
     from flagrun import display, store
 
-    runs = store.list_runs(args.runs_dir, include_trials=args.trials)
+    damaged: list = []
+    runs = store.list_runs(args.runs_dir, include_trials=args.trials, damaged=damaged)
+    for error in damaged:
+        print(f"flagrun runs: skipped: {error.message}", file=sys.stderr)
     if args.limit > 0:
         runs = runs[: args.limit]
     if args.format == "json":

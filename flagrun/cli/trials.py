@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from flagrun.display import print_json, print_records
 
     table = trials(args.job, runs_dir=args.runs_dir, storage=args.storage, study=args.study)
-    if table.note:
-        print(f"note: {table.note}", file=sys.stderr)
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.format == "json":
         print_json(table.to_dict())
         return 0

@@ -239,6 +239,7 @@ class ParamReader:
         """The words listed under ``key``, as written."""
         seq = self._values(item, key, label, "[relu, tanh]")
         out: list[str] = []
+        seen: set[str] = set()  # a set: a list would make a long list cost its square
         for i, raw in enumerate(seq.raw):
             where = f"{label}.{key}[{i}]"
             if raw is None:
@@ -248,8 +249,9 @@ class ParamReader:
                     "is not a plain value",
                     hint="list plain words: [relu, tanh, sigmoid]",
                 )
-            if raw in out:
+            if raw in seen:
                 self.fail(seq.lines[i], where, f"{raw!r} is listed twice", hint="drop one")
+            seen.add(raw)
             out.append(raw)
         return tuple(out)
 
@@ -259,6 +261,7 @@ class ParamReader:
         """The numbers listed under ``key``, sorted."""
         seq = self._values(item, key, label, "[16, 32, 64]")
         out: list[float | int] = []
+        seen: set[float | int] = set()
         for i, value in enumerate(seq):
             where = f"{label}.{key}[{i}]"
             number = as_number(value)
@@ -269,8 +272,9 @@ class ParamReader:
                     f"{value!r} is not a number",
                     hint="DISCRETE takes numbers; use type CATEGORICAL for words",
                 )
-            if number in out:
+            if number in seen:
                 self.fail(seq.lines[i], where, f"{number} is listed twice", hint="drop one")
+            seen.add(number)
             out.append(number)
         return tuple(sorted(out))
 

@@ -36,13 +36,16 @@ def write_report(
     ``ref`` is a job id, a run id, ``JOB/trials/N``, or a path to either folder. The page
     goes to ``output``, by default ``report.html`` inside that folder.
     """
-    from flagrun._atomic import write_text_atomic
+    from flagrun._atomic import write_output, write_text_atomic
 
     kind, folder = resolve(Path(runs_dir), ref)
     page = job_html(folder) if kind == "job" else run_html(folder)
     target = Path(output) if output is not None else folder / REPORT_FILE
     try:
-        write_text_atomic(target, page)
+        if output is not None:
+            write_output(target, page)
+        else:
+            write_text_atomic(target, page)
     except OSError as exc:
         raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

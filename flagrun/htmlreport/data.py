@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flagrun import jobstore, store
+from flagrun import _paths, jobstore, store
 from flagrun.errors import StoreError
 from flagrun.htmlreport._text import _finite, _is_number
 from flagrun.records import TrialState
@@ -45,8 +45,11 @@ def read_trials(job_dir: Path, metric_tag: str) -> list[Trial]:
 
     trials = []
     for row in jobstore.read_trials(job_dir):
-        run_dir = job_dir / row.run_dir
-        scalars = metrics.read_scalars(run_dir) if run_dir.is_dir() else {}
+        try:
+            run_dir: Path | None = _paths.inside(job_dir, row.run_dir, "runDir")
+        except StoreError:
+            run_dir = None  # a symlink leading out of the job folder: not read
+        scalars = metrics.read_scalars(run_dir) if run_dir and run_dir.is_dir() else {}
         tag = metrics.find_tag(metric_tag, scalars)
         curve = [(p.step, p.value) for p in scalars[tag]] if tag else []
         trials.append(

@@ -10,6 +10,7 @@ modules; ``job`` keeps the job's records.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def tune(
     # A cluster given now is reached before anything is created: an unreachable one
     # leaves no half-made job behind.
     connection = None if cluster in (None, LOCAL) else _connect(cluster)
-    try:
+    with contextlib.ExitStack() as cleanup:  # closed however the job ends
+        if connection is not None:
+            cleanup.callback(connection.close)
         if request.resume:
             job = resume_job(request)
         elif request.storage or request.study:
@@ -62,8 +65,10 @@ def tune(
             job = join_job(request)
         else:
             job = create_job(request)
+        cleanup.callback(job.close)  # the job's lock
         if cluster is None and request.resume and job.record.cluster:
             connection = _reconnect(job.record.cluster, job.job_dir.name)
+            cleanup.callback(connection.close)
         progress = make_progress(request.progress, job.job_dir.name, job.spec)
         executor: Executor
         if connection is None:
@@ -71,11 +76,7 @@ def tune(
             executor = LocalExecutor(gpus)
         else:
             executor = _dask_executor(connection, job, request, progress)
-    except BaseException:
-        if connection is not None:
-            connection.close()
-        raise
-    return Tuner(job, executor, progress).run()
+        return Tuner(job, executor, progress).run()
 
 
 def check(request: TuneRequest, trials: int = 3) -> str:

@@ -17,6 +17,7 @@ from flagrun.spec import TuningSpec
 
 if TYPE_CHECKING:
     from flagrun.artifacts import ArtifactStore
+    from flagrun.joblock import JobLock
     from flagrun.launch import Trainer
     from flagrun.tuner.budget import Tally
 
@@ -35,6 +36,7 @@ class Job:
     notes: list[str] = field(default_factory=list)  # said once when the loop starts
     artifacts: ArtifactStore | None = None  # where finished trials are uploaded
     artifact_prefix: str = ""
+    lock: JobLock | None = None  # one tuner per job (a shared study's folder has none)
 
     @property
     def spec(self) -> TuningSpec:
@@ -51,6 +53,11 @@ class Job:
 
     def trial_dir(self, trial_id: int) -> Path:
         return jobstore.trial_dir(self.job_dir, trial_id)
+
+    def close(self) -> None:
+        """Let go of the job: another tuner may take it now."""
+        if self.lock is not None:
+            self.lock.release()
 
     # -- the records ------------------------------------------------------------------------
 

@@ -14,12 +14,13 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import optuna
 
-from flagrun import _optuna, distributed, hparams, space, store
-from flagrun.errors import FlagrunError, RunError
+from flagrun import _leftovers, _optuna, distributed, hparams, space, store
+from flagrun.errors import FlagrunError, RunError, StoreError, from_os_error
 from flagrun.executors import Executor
 from flagrun.progress import Progress
 from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
@@ -90,22 +91,52 @@ class Tuner:
                 self.progress.message(note)
             while self._step():
                 self._wait()
-        except FlagrunError:
-            # The job cannot go on (its cluster is gone, say): it stops as interrupted, resumable.
-            if self.stop_reason is None:
-                self.stop_reason = "interrupted"
-            raise
+        except (OSError, FlagrunError) as exc:  # a full disk, a lost cluster: stop, resumable
+            self._give_up(exc)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self._stop_all(interrupted=True)
-            result = self._finish()
-            self._write_hparams(hparams.write_job_hparams, self.job.job_dir)
-            self.progress.close(self._summary(), result.state, result.reason)
-            self.executor.close()
+            result = self._wind_down()
         if self.abort is not None:
             raise self.abort
         return result
+
+    def _give_up(self, exc: OSError | FlagrunError) -> None:
+        """The job cannot go on (its files cannot be written, its cluster is gone): stop, as
+        Ctrl-C would, and say why."""
+        if self.abort is None:
+            self.abort = exc if isinstance(exc, FlagrunError) else from_os_error(exc)
+            self.progress.message(f"stopping: {self.abort.message}")
+        if self.stop_reason is None:
+            self.stop_reason = "interrupted"
+
+    def _wind_down(self) -> JobResult:
+        """Stop the running trials and record how the job ended.
+
+        When even that cannot be written, the trials are killed and job.json is left
+        saying RUNNING: it shows CRASHED, and ``--resume`` queues its trials again.
+        """
+        try:
+            try:
+                self._stop_all(interrupted=True)
+                result = self._finish()
+            except OSError as exc:
+                self._give_up(exc)
+                for active in list(self.active.values()):
+                    active.process.stop(RunStatus.KILLED, "the tuner could not go on", 0)
+                    with contextlib.suppress(OSError):
+                        active.process.result()
+                crashed = JobResult(
+                    self.job.job_dir, JobState.CRASHED, self._current_tally().counts, None
+                )
+                with contextlib.suppress(OSError):  # the display is told, as far as it can be
+                    self.progress.close(self._summary(), crashed.state, crashed.reason)
+                return crashed
+            self._write_hparams(hparams.write_job_hparams, self.job.job_dir)
+            self.progress.close(self._summary(), result.state, result.reason)
+            return result
+        finally:
+            self.executor.close()
 
     # -- one turn of the loop ----------------------------------------------------------------
 
@@ -202,6 +233,8 @@ class Tuner:
         result = active.process.result()
         if result.lost:  # its machine went away: fail it as interrupted, run it again
             active.interrupted = True
+        if result.record_error is not None:
+            self.progress.message(f"trial {active.trial_id}: {result.record_error}")
         active.process.metrics.poll()
         report_new_points(active, self.spec)
         self.tally = None
@@ -229,7 +262,11 @@ class Tuner:
     def _write_trial_result(self, active: ActiveTrial, verdict: Verdict) -> None:
         """The trial's outcome in its own run.json, and its HParams session end."""
         run_dir = active.process.run_dir
-        run = store.read_run(run_dir)
+        try:
+            run = store.read_run(run_dir)
+        except StoreError as exc:  # the script damaged its own record
+            self.progress.message(f"trial {active.trial_id}: {exc.message}")
+            return
         run.trial = TrialOutcome(verdict.state, verdict.value, verdict.step, verdict.reason)
         store.write_run(run_dir, run)
         self._write_hparams(hparams.write_run_session, run_dir)
@@ -331,15 +368,26 @@ class Tuner:
             trial_id = frozen.number + 1
             run_dir = self.job.trial_dir(trial_id)
             reason = "interrupted: the tuner died; parameters queued again"
-            if (run_dir / store.RUN_FILE).is_file():
-                record = store.read_run(run_dir)
-                if record.status == RunStatus.RUNNING:
-                    record.status, record.reason = RunStatus.FAILED, reason
-                    store.write_run(run_dir, record)
+            _leftovers.kill(str(run_dir), -1, grace=0)  # the guard's job, unless it died too
+            self._record_interrupted(trial_id, run_dir, reason)
             flags = frozen.user_attrs.get("flags", {})
             row = trial_row(trial_id, TrialState.FAILED, flags, reason=reason)
             self.job.record_trial(row, self._current_tally())
             self.progress.message(f"trial {trial_id}: {reason}")
+
+    def _record_interrupted(self, trial_id: int, run_dir: Path, reason: str) -> None:
+        """A dead tuner's trial in its own run.json: FAILED, as the study now has it."""
+        if not (run_dir / store.RUN_FILE).is_file():
+            return
+        try:
+            record = store.read_run(run_dir)
+        except StoreError as exc:
+            self.progress.message(f"trial {trial_id}: {exc.message}")
+            return
+        if record.status == RunStatus.RUNNING:
+            record.status, record.reason = RunStatus.FAILED, reason
+        record.trial = TrialOutcome(TrialState.FAILED, reason=reason)
+        store.write_run(run_dir, record)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -360,10 +408,11 @@ class Tuner:
         )
 
     def _write_hparams(self, write: Any, *args: Any) -> None:
-        """TensorBoard HParams data is a view of the job: failing to write it is said, not fatal."""
+        """TensorBoard HParams data is a view of the job: failing to write it (a full disk, a
+        trial's damaged run.json) is said, not fatal."""
         try:
             write(*args)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, FlagrunError) as exc:
             self.progress.message(f"could not write TensorBoard hparams data: {exc}")
 
     def _finish(self) -> JobResult:
