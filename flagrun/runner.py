@@ -30,7 +30,7 @@ from flagrun._atomic import read_json
 from flagrun.errors import FlagError, RunError, UsageError, describe_os_error
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus
-from flagrun.sources.hypertune import METRIC_FILE
+from flagrun.sources.hypertune import METRIC_FILE, HypertuneReader
 
 if TYPE_CHECKING:
     from flagrun.introspect import DeclaredFlags
@@ -538,11 +538,8 @@ def _add_metrics(record: RunRecord, run_dir: Path) -> None:
         except Exception as exc:  # noqa: BLE001 (a metrics problem must not lose the record)
             record.metrics = {}
             record.metrics_error = f"{type(exc).__name__}: {exc}"
-    if (run_dir / METRIC_FILE).is_file():
-        from flagrun.sources.hypertune import HypertuneReader
-
-        reader = HypertuneReader(run_dir / METRIC_FILE)
-        reader.poll()
+    reader = HypertuneReader(run_dir / METRIC_FILE)  # a file it cannot read reads as empty
+    if reader.poll():
         for tag, series in reader.scalars.items():
             last = series[-1]
             record.metrics[tag] = {"value": _json_number(last.value), "step": last.step}
