@@ -2,11 +2,11 @@
 
 The markers (registered in pyproject.toml):
 
-* ``keras``, ``chromium``, ``benchmark``: written on the tests that need them;
+* ``keras``, ``chromium``, ``benchmark``, ``cluster``: written on the tests that need them;
 * ``postgres``: set here on every test that uses the ``pg`` fixture;
-* ``slow``: set here on every test carrying one of those four. Every other test is in
-  the fast loop, the longest being test_tuner's kill-and-resume jobs (about 10 s each);
-  write ``slow`` by hand on a test only when it would push the loop past a minute.
+* ``slow``: set here on every test carrying one of those five, and written by hand on
+  the tests that run for several seconds (whole jobs killed and resumed, say). Every
+  other test is in the fast loop; none of them takes more than about 3 s.
 
 ``pytest -n 2 -m "not slow"`` is the fast loop: under a minute on two cores.
 """
@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import PG_URL
 
-SLOW_KINDS = ("keras", "postgres", "chromium", "benchmark")
+SLOW_KINDS = ("keras", "postgres", "chromium", "benchmark", "cluster")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

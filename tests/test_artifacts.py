@@ -344,6 +344,7 @@ def test_download_into_an_existing_folder_replaces_same_names_only(backend, tmp_
     assert not (dest / MARKER).exists()
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_two_workers_uploading_one_key_at_once_leave_one_whole_upload(backend, tmp_path):
     """Both uploads succeed, and every download meanwhile and after gets one of them whole:
     never files of both."""

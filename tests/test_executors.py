@@ -75,7 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 Factory = Callable[..., Executor]
 
 
-@pytest.fixture(params=["local", "dask"])
+@pytest.fixture(params=["local", pytest.param("dask", marks=pytest.mark.cluster)])
 def make_executor(request: pytest.FixtureRequest) -> Iterator[Factory]:
     """A factory of executors of one kind: ``make_executor(gpu=False)``."""
     made: list[Executor] = []

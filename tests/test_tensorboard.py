@@ -71,6 +71,7 @@ def test_no_runs_yet_says_how_to_start_one(tmp_path: Path) -> None:
         folders_for(tmp_path / "runs", [])
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_serves_a_run_with_its_scalars_and_hparams(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(
         textwrap.dedent(

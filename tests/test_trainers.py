@@ -321,6 +321,7 @@ def test_hyphenated_params_tune_a_flags_script_either_spelling(tmp_path):
     assert train.returncode == 0, train.stderr
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_a_resume_only_file_continues_its_job(tmp_path):
     (tmp_path / "train.py").write_text(textwrap.dedent(FLAGS_TRAINER))
     (tmp_path / "tuning.yml").write_text(HPTUNING.replace("maxTrials: 4", "maxTrials: 2"))

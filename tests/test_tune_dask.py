@@ -20,6 +20,8 @@ pytest.importorskip("distributed")
 
 from tests.dask_cluster import Cluster, Netns, cluster_env, pid_alive  # noqa: E402
 
+pytestmark = pytest.mark.cluster  # every test here tunes on (or next to) a real Dask cluster
+
 TRAIN = textwrap.dedent(
     """
     import os, time

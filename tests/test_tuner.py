@@ -191,6 +191,7 @@ def start_tuner(project: Path) -> subprocess.Popen:
     return tuner
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_nan_objective_and_trial_timeout_fail_their_trials_with_the_reason(project: Path) -> None:
     (project / "tuning.yml").write_text(
         tuning_yaml(
@@ -228,6 +229,7 @@ def jobstore_rows(project: Path) -> list:
     return jobstore.read_trials(only_job(project))
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: Path) -> None:
     (project / "tuning.yml").write_text(slow_trials_yaml(max_trials=6, sleep=0.5))
     tuner = start_tuner(project)
@@ -249,6 +251,7 @@ def test_sigkill_of_the_tuner_then_resume_completes_exactly_max_trials(project: 
         assert not pid_alive(pid)
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> None:
     (project / "tuning.yml").write_text(slow_trials_yaml(max_trials=3, sleep=1))
     tuner = start_tuner(project)
@@ -268,6 +271,7 @@ def test_ctrl_c_stops_every_trial_and_leaves_a_resumable_job(project: Path) -> N
     assert states.count("COMPLETE") == 3 and states.count("FAILED") == 2
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_collect_best_gives_flags_that_train_accepts(project: Path) -> None:
     assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "3").returncode == 0
     best = trials_json(project)["trials"][0]
@@ -359,6 +363,7 @@ def test_grid_sample_runs_that_fraction_of_distinct_combinations(project: Path) 
     assert len(trials) == len(combos) == 4
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_resume_previous_job_id_in_the_yaml_continues_that_job(project: Path) -> None:
     assert flagrun(project, "tune", "--config", "tuning.yml", "--max-trials", "2").returncode == 0
     job_id = only_job(project).name
@@ -398,6 +403,7 @@ CALLBACK_TRAIN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # several seconds: a whole job, or more
 def test_callback_style_report_and_should_stop_let_a_pruned_trial_exit_cleanly(
     project: Path,
 ) -> None:
