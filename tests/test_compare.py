@@ -19,8 +19,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def two_runs(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two runs of one script, the second with an edited source (tests only read them)."""
+    tmp_path = tmp_path_factory.mktemp("compare")
+
     def train(*values: str) -> None:
         done = flagrun(tmp_path, "train", "train.py", *values)
         assert done.returncode == 0, done.stderr

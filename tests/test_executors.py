@@ -285,6 +285,7 @@ def big_trial(tmp_path: Path) -> runner.RunSpec:
     return spec
 
 
+@pytest.mark.cluster
 def test_a_folder_over_the_limit_comes_back_through_the_artifact_store(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -303,6 +304,7 @@ def test_a_folder_over_the_limit_comes_back_through_the_artifact_store(
     assert (store_dir / "job" / "trials" / "1" / "big.bin").exists()
 
 
+@pytest.mark.cluster
 def test_without_a_store_the_records_come_back_and_the_rest_is_said(
     cluster: Cluster, tmp_path: Path
 ) -> None:
