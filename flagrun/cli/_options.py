@@ -21,3 +21,11 @@ def add_shared_options(parser: argparse.ArgumentParser, *, artifacts: bool) -> N
             help="where trials' folders are uploaded for every machine to collect: a shared "
             "folder or s3://BUCKET/PREFIX (default: $FLAGRUN_ARTIFACTS, else the study's)",
         )
+
+
+def script_or_value(args: argparse.Namespace) -> None:
+    """``tune --config t.yml a=1``: the first NAME=VALUE lands in SCRIPT's place; put it
+    back among the values (a script file of that name wins)."""
+    if args.script is not None and "=" in args.script.name and not args.script.exists():
+        args.values.insert(0, str(args.script))
+        args.script = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flagrun.cli._options import script_or_value
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -50,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from flagrun.cli.train import parse_values
     from flagrun.tuner import TuneRequest, check
 
-    if args.script is not None and "=" in args.script.name and not args.script.exists():
-        args.values.insert(0, str(args.script))  # `check t.yml a=1`: no script given
-        args.script = None
+    script_or_value(args)
     request = TuneRequest(
         script=args.script,
         config=args.config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flagrun.cli._options import add_shared_options
+from flagrun.cli._options import add_shared_options, script_or_value
 from flagrun.cli.check import add_trainer_options
 from flagrun.errors import UsageError
 
@@ -65,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from flagrun.cli.train import parse_values
     from flagrun.tuner import TuneRequest, check, tune
 
-    if args.script is not None and "=" in args.script.name and not args.script.exists():
-        args.values.insert(0, str(args.script))  # `tune --config t.yml a=1`: no script given
-        args.script = None
+    script_or_value(args)
     options = dict(
         module=args.module,
         args=list(args.trainer_args),
