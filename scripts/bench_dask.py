@@ -29,34 +29,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TRIAL = """
-import time
-from flagrun import flags, flag_numeric, log_metrics
-FLAGS = flags(flag_numeric("duration", 1.0))
-time.sleep(FLAGS.duration)
-log_metrics({"score": FLAGS.duration}, step=0)
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_scheduling import add_arguments, parse, run_job, write_job  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--slots", type=int, default=2)
-    parser.add_argument("--min", type=float, default=0.5)
-    parser.add_argument("--max", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true", help="6 trials of 0.1-0.3 s")
-    args = parser.parse_args()
-    if args.quick:
-        args.trials, args.min, args.max = 6, 0.1, 0.3
-
+    add_arguments(parser)
+    args = parse(parser)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "trial.py").write_text(TRIAL)
-        (root / "tuning.yml").write_text(json.dumps(tuning(args)))
-        local = run_job(root, "local", None, args)
+        write_job(root, args)
+        local = run_job(root, "local", args, gpus="none")
         with cluster(root / "cluster", args.slots) as address:
             os.environ["FLAGRUN_CLUSTER_SHARED"] = "no"  # ship folders, as between machines
-            dask = run_job(root, "dask", address, args)
+            dask = run_job(root, "dask", args, cluster=address)
 
     print(
         f"flagrun tune: {args.trials} trials of {args.min}-{args.max} s on {args.slots} slots: "
@@ -75,53 +63,6 @@ def main() -> None:
         print(f"{label:<34} {fmt.format(local[key]):>10} {fmt.format(dask[key]):>10}  {target}")
     gap = local["utilisation"] - dask["utilisation"]
     print(f"{'utilisation gap (local - dask)':<34} {gap:>21.3f}")
-
-
-def tuning(args: argparse.Namespace) -> dict:
-    return {
-        "goal": "MAXIMIZE",
-        "hyperparameterMetricTag": "score",
-        "maxTrials": args.trials,
-        "maxParallelTrials": args.slots,
-        "algorithm": "RANDOM_SEARCH",
-        "seed": 1,
-        "params": [
-            {
-                "parameterName": "duration",
-                "type": "DOUBLE",
-                "minValue": args.min,
-                "maxValue": args.max,
-            }
-        ],
-    }
-
-
-def run_job(root: Path, name: str, cluster: str | None, args: argparse.Namespace) -> dict:
-    from flagrun.tuner import tune
-
-    options = {"cluster": cluster} if cluster else {"gpus": "none"}
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = tune(
-        root / "trial.py",
-        root / "tuning.yml",
-        runs_dir=root / f"runs-{name}",
-        progress="quiet",
-        **options,
-    )
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    durations = [
-        json.loads(path.read_text())["duration"]
-        for path in (result.job_dir / "trials").glob("*/run.json")
-    ]
-    busy = sum(durations)
-    return {
-        "wall": wall,
-        "busy": busy,
-        "utilisation": busy / (args.slots * wall),
-        "overhead": (args.slots * wall - busy) / args.trials,
-        "cpu_ms": 1000 * cpu / args.trials,
-        "complete": result.counts["COMPLETE"],
-    }
 
 
 class cluster:  # noqa: N801 (a context manager used like a function)

@@ -28,60 +28,91 @@ log_metrics({"score": FLAGS.duration}, step=0)
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The job's shape: trials, slots, and the range of trial durations."""
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--min", type=float, default=0.5)
     parser.add_argument("--max", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="6 trials of 0.1-0.3 s")
+
+
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.trials, args.min, args.max = 6, 0.1, 0.3
+    return args
 
+
+def tuning(args: argparse.Namespace) -> dict:
+    """The job: RANDOM_SEARCH over the trials' durations, seeded."""
+    return {
+        "goal": "MAXIMIZE",
+        "hyperparameterMetricTag": "score",
+        "maxTrials": args.trials,
+        "maxParallelTrials": args.slots,
+        "algorithm": "RANDOM_SEARCH",
+        "seed": 1,
+        "params": [
+            {
+                "parameterName": "duration",
+                "type": "DOUBLE",
+                "minValue": args.min,
+                "maxValue": args.max,
+            }
+        ],
+    }
+
+
+def write_job(root: Path, args: argparse.Namespace) -> None:
+    (root / "trial.py").write_text(TRIAL)
+    (root / "tuning.yml").write_text(json.dumps(tuning(args)))
+
+
+def run_job(root: Path, name: str, args: argparse.Namespace, **options: object) -> dict:
+    """Tune the job in ``root`` in this process; what it cost, measured."""
     from flagrun.tuner import tune
 
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = tune(
+        root / "trial.py",
+        root / "tuning.yml",
+        runs_dir=root / f"runs-{name}",
+        progress="quiet",
+        **options,
+    )
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    durations = [
+        json.loads(path.read_text())["duration"]
+        for path in (result.job_dir / "trials").glob("*/run.json")
+    ]
+    busy = sum(durations)
+    return {
+        "wall": wall,
+        "busy": busy,
+        "utilisation": busy / (args.slots * wall),
+        "overhead": (args.slots * wall - busy) / args.trials,
+        "cpu_ms": 1000 * cpu / args.trials,
+        "complete": result.counts["COMPLETE"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parse(parser)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "trial.py").write_text(TRIAL)
-        (root / "tuning.yml").write_text(
-            json.dumps(
-                {
-                    "goal": "MAXIMIZE",
-                    "hyperparameterMetricTag": "score",
-                    "maxTrials": args.trials,
-                    "maxParallelTrials": args.slots,
-                    "algorithm": "RANDOM_SEARCH",
-                    "seed": 1,
-                    "params": [
-                        {
-                            "parameterName": "duration",
-                            "type": "DOUBLE",
-                            "minValue": args.min,
-                            "maxValue": args.max,
-                        }
-                    ],
-                }
-            )
-        )
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = tune(
-            root / "trial.py", root / "tuning.yml", runs_dir=root / "runs", progress="quiet"
-        )
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        durations = [
-            json.loads(path.read_text())["duration"]
-            for path in (result.job_dir / "trials").glob("*/run.json")
-        ]
+        write_job(root, args)
+        job = run_job(root, "local", args)
 
-    utilisation = sum(durations) / (args.slots * wall)
     print(f"flagrun tune: {args.trials} trials of {args.min}-{args.max} s on {args.slots} slots")
     print(f"{'measure':<34} {'value':>10}  target")
-    print(f"{'wall time (s)':<34} {wall:>10.2f}")
-    print(f"{'sum of trial durations (s)':<34} {sum(durations):>10.2f}")
-    print(f"{'slot utilisation':<34} {utilisation:>10.3f}  >= 0.95")
-    print(f"{'tuner CPU per trial (ms)':<34} {1000 * cpu / args.trials:>10.1f}")
-    print(f"{'trials complete':<34} {result.counts['COMPLETE']:>10d}")
+    print(f"{'wall time (s)':<34} {job['wall']:>10.2f}")
+    print(f"{'sum of trial durations (s)':<34} {job['busy']:>10.2f}")
+    print(f"{'slot utilisation':<34} {job['utilisation']:>10.3f}  >= 0.95")
+    print(f"{'tuner CPU per trial (ms)':<34} {job['cpu_ms']:>10.1f}")
+    print(f"{'trials complete':<34} {job['complete']:>10d}")
 
 
 if __name__ == "__main__":
