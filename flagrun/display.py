@@ -247,7 +247,9 @@ def plan_text(plan: Any, commands: list[list[str]]) -> str:
     )
     stopping = "off"
     if spec.early_stopping:
-        stopping = f"on ({spec.early_stopping_config.get('pruner', 'percentile')} pruner)"
+        config = spec.early_stopping_config
+        over = ", over elapsed time" if config.get("resource") == "time" else ""
+        stopping = f"on ({config.get('pruner', 'percentile')} pruner{over})"
     lines = [
         f"{spec.path}: valid",
         f"trainer:     {trainer.name} in {trainer.root} ({how}; {arguments})",

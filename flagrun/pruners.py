@@ -10,12 +10,22 @@ it again for the job.
 percentile (keep the top 25% at each step) is the default by measurement: the only pruner
 to save about 2x compute at a best value within noise (``scripts/bench_pruning.py``).
 
+Two more keys are flagrun's own, not the class's (``FLAGRUN_SETTINGS``): ``resource``
+says what trials are compared at, ``steps`` (their step numbers, epochs as a rule: the
+default) or ``time`` (the seconds since each trial started, in ``timeStep`` units, so a
+slow configuration is judged against what fast ones had reached in the same time, as
+Ray Tune's ASHA ``time_attr`` and Vertex's ``use_elapsed_duration`` do). With ``time``
+the median and percentile pruners hold each finished trial's curve at its last value
+(``flagrun._time_aligned``): a trial that was done after a minute had reached that value at every
+later time too.
+
 Optuna is imported inside the functions only: this module is imported by the YAML reader.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -30,12 +40,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PRUNER",
+    "FLAGRUN_SETTINGS",
     "PRUNERS",
     "STARTUP",
     "Problem",
     "Pruner",
+    "Resource",
     "check_settings",
     "make_pruner",
+    "resource_of",
 ]
 
 
@@ -89,6 +102,30 @@ PRUNERS: dict[str, Pruner] = {
 DEFAULT_PRUNER = "percentile"
 
 
+@dataclass(frozen=True)
+class Resource:
+    """What the pruner compares trials at: their steps, or their elapsed time."""
+
+    kind: str = "steps"  # one of RESOURCES
+    time_step: float = 1.0  # seconds per step, with kind "time"
+
+    @property
+    def is_time(self) -> bool:
+        return self.kind == "time"
+
+    def step_of(self, step: int, elapsed: float) -> int:
+        """The step a point is reported at: its own, or its time since the trial started
+        in whole ``time_step`` units, rounded up (the value reached by the end of that step)."""
+        if not self.is_time:
+            return step
+        return max(0, math.ceil(elapsed / self.time_step))
+
+
+RESOURCES = ("steps", "time")
+# earlyStopping keys that are flagrun's own, with their defaults; the rest go to the class.
+FLAGRUN_SETTINGS: dict[str, Any] = {"resource": "steps", "timeStep": Resource.time_step}
+
+
 class Problem(NamedTuple):
     """What is wrong with an ``earlyStopping`` mapping: the key, what and a hint."""
 
@@ -104,6 +141,10 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     """
     settings = dict(config)
     given = settings.pop("pruner", DEFAULT_PRUNER)
+    own = {key: settings.pop(key) for key in FLAGRUN_SETTINGS if key in settings}
+    problem = _check_resource(own)
+    if problem is not None:
+        return problem
     name = str(given).lower()
     row = PRUNERS.get(name)
     if row is None:
@@ -148,6 +189,34 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     )
 
 
+def _check_resource(own: Mapping[str, Any]) -> Problem | None:
+    """The problem of the ``resource`` and ``timeStep`` keys, or None."""
+    kind = own.get("resource", "steps")
+    if kind not in RESOURCES:
+        near = closest(str(kind), RESOURCES)
+        return Problem(
+            "resource",
+            f"{kind!r} is not one of {', '.join(RESOURCES)}",
+            f"did you mean {near}?"
+            if near
+            else "steps compares trials at equal steps, time at equal seconds since they started",
+        )
+    step = own.get("timeStep", Resource.time_step)
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
+        hint = "write timeStep: 1.0 (the seconds one step of elapsed time lasts)"
+        return Problem("timeStep", f"{step!r} is not a number of seconds above 0", hint)
+    return None
+
+
+def resource_of(spec: TuningSpec) -> Resource:
+    """What the spec's early stopping compares trials at (steps when it says nothing)."""
+    config = spec.early_stopping_config or {}
+    return Resource(
+        str(config.get("resource", "steps")),
+        float(config.get("timeStep", Resource.time_step)),
+    )
+
+
 def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
     """The pruner for the spec's early stopping (a NopPruner when it is off)."""
     import optuna
@@ -155,6 +224,8 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
     if not spec.early_stopping:
         return optuna.pruners.NopPruner()
     settings = dict(spec.early_stopping_config or {})
+    for key in FLAGRUN_SETTINGS:
+        settings.pop(key, None)
     name = str(settings.pop("pruner", DEFAULT_PRUNER)).lower()
     row = PRUNERS.get(name)
     if row is None:
@@ -162,7 +233,12 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             f"earlyStopping.pruner {name!r} is unknown",
             hint="use one of " + ", ".join(PRUNERS),
         )
-    return _build(row, settings, spec.max_parallel_trials)
+    pruner = _build(row, settings, spec.max_parallel_trials)
+    if resource_of(spec).is_time and isinstance(pruner, optuna.pruners.PercentilePruner):
+        from flagrun._time_aligned import TimeAligned
+
+        return TimeAligned(pruner)
+    return pruner
 
 
 def _build(

@@ -110,3 +110,79 @@ def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_pat
     assert type(built) is optuna.pruners.PercentilePruner
     assert (built._percentile, built._n_warmup_steps) == (25.0, 4)
     assert spec.early_stopping_config == {"pruner": "percentile", "n_warmup_steps": 4}
+
+
+def test_resource_and_time_step_are_checked_and_stay_out_of_the_optuna_class() -> None:
+    assert check_settings({"pruner": "median", "resource": "time", "timeStep": 5}) is None
+    assert check_settings({"resource": "steps"}) is None
+    typo = check_settings({"resource": "tiem"})
+    assert typo is not None and (typo.key, typo.hint) == ("resource", "did you mean time?")
+    for bad in (0, -1, "5s", True):
+        problem = check_settings({"resource": "time", "timeStep": bad})
+        assert problem is not None and problem.key == "timeStep", bad
+    config = {"pruner": "median", "n_warmup_steps": 3, "resource": "time", "timeStep": 2.5}
+    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
+    assert isinstance(built.pruner, optuna.pruners.MedianPruner)
+    assert built.pruner._n_warmup_steps == 3
+    assert pruners.resource_of(_spec(early_stopping_config=config)) == pruners.Resource("time", 2.5)
+    rungs = {"pruner": "hyperband", "resource": "time"}  # rung pruners compare all trials' rungs
+    assert isinstance(
+        make_pruner(_spec(early_stopping=True, early_stopping_config=rungs)),
+        optuna.pruners.HyperbandPruner,
+    )
+
+
+def test_a_point_is_reported_at_its_step_or_at_its_elapsed_time_rounded_up() -> None:
+    assert pruners.Resource().step_of(7, 123.0) == 7
+    time_steps = pruners.Resource("time", 2.0)
+    assert [time_steps.step_of(7, s) for s in (0.0, 0.5, 2.0, 2.1, -3.0)] == [0, 1, 1, 2, 0]
+
+
+def finished_trial(study: optuna.Study, curve: dict[int, float]) -> None:
+    trial = study.ask()
+    for step, value in curve.items():
+        trial.report(value, step)
+    study.tell(trial, list(curve.values())[-1])
+
+
+def test_over_time_a_slow_trial_meets_what_finished_trials_had_reached_by_then() -> None:
+    # Five fast trials (the default start-up) reached 0.9 by second 10; a slow one has 0.5 at 60.
+    def pruned(base: optuna.pruners.BasePruner) -> bool:
+        study = optuna.create_study(direction="maximize", pruner=base)
+        for _ in range(5):
+            finished_trial(study, {2: 0.5, 6: 0.8, 10: 0.9})
+        slow = study.ask()
+        slow.report(0.5, 60)
+        return slow.should_prune()
+
+    config = {"pruner": "median", "resource": "time"}
+    aligned = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
+    assert pruned(aligned)
+    assert not pruned(aligned.pruner)  # alone, it finds no finished trial at second 60
+
+
+def test_before_its_first_point_a_finished_trial_has_nothing_to_hold() -> None:
+    config = {"pruner": "median", "resource": "time", "n_startup_trials": 1}
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=make_pruner(_spec(early_stopping=True, early_stopping_config=config)),
+    )
+    finished_trial(study, {30: 0.9})
+    early = study.ask()
+    early.report(0.1, 5)  # the finished trial had no value yet at second 5
+    assert not early.should_prune()
+
+
+def test_a_bad_time_step_in_a_file_names_its_line_and_the_fix(tmp_path) -> None:
+    from flagrun.spec import load_spec
+
+    path = tmp_path / "tuning.yml"
+    path.write_text(
+        "goal: MAXIMIZE\nhyperparameterMetricTag: acc\n"
+        "earlyStopping:\n  resource: time\n  timeStep: 0\n"
+        "params:\n- {parameterName: u, type: INTEGER, minValue: 1, maxValue: 4}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert "tuning.yml:5: earlyStopping.timeStep 0 is not" in str(caught.value)
+    assert "timeStep: 1.0" in (caught.value.hint or "")

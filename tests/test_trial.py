@@ -102,3 +102,27 @@ def test_a_repeated_step_reaches_the_pruner_once_and_without_a_warning(tmp_path:
         report_new_points(active, SPEC)
     assert active.trial.study.trials[0].intermediate_values == {4: 0.5, 8: 0.6000000238418579}
     active.process.result()
+
+
+def test_over_time_the_last_point_of_a_time_step_is_what_the_pruner_gets(tmp_path: Path) -> None:
+    active = start_trial(
+        tmp_path,
+        """
+        import flagrun
+        for step, value in ((0, 0.2), (1, 0.4), (2, 0.6)):
+            flagrun.log_metrics({"val_acc": value}, step=step)
+        """,
+    )
+    wait_exited(active)
+    active.process.metrics.poll()
+    over_time = TuningSpec(
+        goal="MAXIMIZE",
+        metric_tag="val_acc",
+        early_stopping=True,
+        early_stopping_config={"pruner": "median", "resource": "time", "timeStep": 3600},
+    )
+    report_new_points(active, over_time)  # the hour is not over: nothing reported yet
+    assert active.trial.study.trials[0].intermediate_values == {}
+    report_new_points(active, over_time, finished=True)
+    assert active.trial.study.trials[0].intermediate_values == {1: 0.6000000238418579}
+    active.process.result()

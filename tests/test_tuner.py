@@ -341,6 +341,48 @@ def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> N
         assert not pid_alive(pid)
 
 
+# Fast trials reach 0.1 per epoch in a blink; x=0.9 is ahead of them at every epoch
+# but takes half a second per epoch, so by any given time it is far behind.
+SLOW_BUT_AHEAD_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    slow = FLAGS.x > 0.5
+    for epoch in range(6):
+        if slow:
+            time.sleep(0.5)
+        log_metrics({"val_acc": 0.1 * (epoch + 1) + (0.05 if slow else 0.0)}, step=epoch)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("resource", "last_state"), [("steps", "COMPLETE"), ("time", "PRUNED")])
+def test_with_resource_time_trials_are_compared_at_equal_elapsed_time(
+    project: Path, resource: str, last_state: str
+) -> None:
+    (project / "slow.py").write_text(SLOW_BUT_AHEAD_TRAIN)
+    stopping = {"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0,
+                "resource": resource, "timeStep": 0.1}  # fmt: skip
+    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
+                    enableTrialEarlyStopping=True, earlyStopping=stopping,
+                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "slow.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    assert sorted(t["state"] for t in trials) == sorted(["COMPLETE"] * 4 + [last_state])
+    if resource == "time":
+        [pruned] = [t for t in trials if t["state"] == "PRUNED"]
+        assert pruned["trainingStep"] < 5
+        reason = json.loads((Path(pruned["runDir"]) / "run.json").read_text())["reason"]
+        assert reason.startswith(f"pruned at step {pruned['trainingStep']} after ")
+
+
 def test_fixed_flags_reach_every_trial_but_are_not_tuned(project: Path) -> None:
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--max-trials", "2",
                    "epochs=1")  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from flagrun import _leftovers, _optuna, distributed, hparams, space, store
+from flagrun import _leftovers, _optuna, distributed, hparams, pruners, space, store
 from flagrun.errors import FlagrunError, RunError, StoreError, from_os_error
 from flagrun.executors import Executor
 from flagrun.progress import Progress
@@ -236,7 +236,7 @@ class Tuner:
         if result.record_error is not None:
             self.progress.message(f"trial {active.trial_id}: {result.record_error}")
         active.process.metrics.poll()
-        report_new_points(active, self.spec)
+        report_new_points(active, self.spec, finished=True)
         self.tally = None
         verdict = judge(active, result, self.spec)
         if verdict.missing_tag and self._current_tally().counts[TrialState.COMPLETE] == 0:
@@ -317,13 +317,16 @@ class Tuner:
 
     def _poll_metrics(self, active: ActiveTrial) -> None:
         """Read a running trial's new points; prune it when it falls behind."""
-        if active.process.metrics.poll() or active.tag is None:
-            report_new_points(active, self.spec)
+        active.process.metrics.poll()
+        report_new_points(active, self.spec)
         if not self.spec.early_stopping or active.pruned_at is not None or not active.reported:
             return
         if should_prune(active):
-            active.pruned_at = active.series[-1].step
-            reason = f"pruned at step {active.pruned_at}"
+            last = active.series[-1]
+            active.pruned_at = last.step
+            reason = f"pruned at step {last.step}"
+            if pruners.resource_of(self.spec).is_time:
+                reason += f" after {last.wall_time - active.started_at:.0f} s"
             active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
     # -- interruption and resume -----------------------------------------------------------

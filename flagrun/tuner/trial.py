@@ -10,12 +10,16 @@ from typing import Any
 
 import optuna
 
-from flagrun import launch, metrics, objective, runner
+from flagrun import launch, metrics, objective, pruners, runner
 from flagrun.errors import MetricsError
 from flagrun.executors import TrialProcess
 from flagrun.records import RunStatus, TrialState
 from flagrun.spec import TuningSpec
 from flagrun.tuner.job import Job
+
+# Seconds after a time step's end by which its points have reached the tuner (capture makes
+# the writers flush each point; the tuner polls every 0.5 s).
+TIME_STEP_LAG = 1.0
 
 
 @dataclass
@@ -27,9 +31,11 @@ class ActiveTrial:
     flags: dict[str, Any]
     process: TrialProcess
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)  # the origin of its elapsed time
     tag: str | None = None  # the event-file tag the objective resolved to
     reported: int = 0  # how many points of the metric series were looked at for the pruner
     reported_steps: set[int] = field(default_factory=set)  # the steps the pruner has
+    pending: tuple[int, float] | None = None  # a time step not over yet: (step, last value)
     pruned_at: int | None = None
     interrupted: bool = False  # stopped by the tuner itself: its parameters run again
 
@@ -138,24 +144,49 @@ def missing_tag_message(tag: str, tags: list[str]) -> str:
     return f"metric tag {tag!r} not found; tags written: {shown}"
 
 
-def report_new_points(active: ActiveTrial, spec: TuningSpec) -> None:
+def report_new_points(active: ActiveTrial, spec: TuningSpec, *, finished: bool = False) -> None:
     """Give the pruner the metric points it has not seen (every trial's whole curve must
     reach it, or later trials are judged against nothing). A step the pruner already has
     is skipped (Hugging Face's final evaluate repeats the last epoch's step): the first
-    value of a step stands, as Optuna would keep it anyway."""
+    value of a step stands, as Optuna would keep it anyway.
+
+    With ``earlyStopping: {resource: time}`` a point's step is its time since the trial
+    started, in ``timeStep`` units, from the point's own wall time. Several epochs can
+    land in one time step, and the last of them is what the trial had reached by its end:
+    so a time step is reported once it is over (a later step has a point, or its end is
+    ``TIME_STEP_LAG`` seconds past, or the trial ``finished``)."""
     if active.tag is None:
         active.tag = metrics.find_tag(spec.metric_tag, active.process.metrics.tags())
     if not spec.early_stopping:
         return
+    resource = pruners.resource_of(spec)
     series = active.series
-    try:
-        for point in series[active.reported :]:
-            if math.isfinite(point.value) and point.step not in active.reported_steps:
-                active.trial.report(point.value, point.step)
-                active.reported_steps.add(point.step)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # another worker closed it; the tell at its end says so
+    for point in series[active.reported :]:
+        if not math.isfinite(point.value):
+            continue
+        step = resource.step_of(point.step, point.wall_time - active.started_at)
+        if not resource.is_time:
+            _report(active, step, point.value)
+            continue
+        if active.pending is not None and active.pending[0] != step:
+            _report(active, *active.pending)
+        active.pending = (step, point.value)
     active.reported = len(series)
+    if active.pending is not None:
+        step_end = active.started_at + active.pending[0] * resource.time_step
+        if finished or time.time() > step_end + TIME_STEP_LAG:
+            _report(active, *active.pending)
+            active.pending = None
+
+
+def _report(active: ActiveTrial, step: int, value: float) -> None:
+    if step in active.reported_steps:
+        return
+    try:
+        active.trial.report(value, step)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # another worker closed it; the tell at its end says so
+    active.reported_steps.add(step)
 
 
 def should_prune(active: ActiveTrial) -> bool:
