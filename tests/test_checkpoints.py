@@ -311,11 +311,17 @@ model.fit(x, y, epochs=FLAGS.epochs, batch_size=32, verbose=2, validation_split=
 """
 
 
-def written_epochs(trial_dir: Path) -> int:
+def backed_up_epochs(trial_dir: Path) -> int:
+    """Epochs both in the trial's events and in its Keras backup (0 while they differ: an
+    epoch's events are written an instant before its backup, and a kill in between would
+    run that epoch again on resume)."""
+    metadata = trial_dir / CHECKPOINT_SUBDIR / "keras-fit-1" / "training_metadata.json"
     try:
-        return len(read_scalars(trial_dir).get("validation/epoch_accuracy", []))
-    except (OSError, ValueError):
+        backed_up = json.loads(metadata.read_text())["epoch"]
+        written = len(read_scalars(trial_dir).get("validation/epoch_accuracy", []))
+    except (OSError, ValueError, KeyError):
         return 0
+    return written if written == backed_up else 0
 
 
 def intermediate_steps(job_dir: Path, trial_id: int) -> list[int]:
@@ -352,9 +358,9 @@ def test_a_keras_trial_cut_short_with_its_tuner_continues_on_resume(
     )  # fmt: skip
     first = project / "runs"
     wait_for(
-        lambda: any(written_epochs(p / "trials" / "1") >= 2 for p in first.glob("*")),
+        lambda: any(backed_up_epochs(p / "trials" / "1") >= 2 for p in first.glob("*")),
         timeout=120,
-        what="two epochs of trial 1",
+        what="two epochs of trial 1, backed up",
     )
     if how == "kill -9":
         os.killpg(tuner.pid, signal.SIGKILL)  # a crash: the trial dies with it
