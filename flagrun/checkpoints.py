@@ -32,9 +32,9 @@ def checkpoint_dir() -> Path:
     """The folder where this run saves and finds its checkpoint; created if missing.
 
     Under flagrun it is ``<run dir>/checkpoint`` (``FLAGRUN_CHECKPOINT_DIR``, else
-    ``FLAGRUN_RUN_DIR``); run by hand, ``./checkpoint``. Whatever is in it when the script starts is the state of an
-    interrupted run of the same parameters, to continue from; an empty folder means
-    start from the beginning.
+    ``FLAGRUN_RUN_DIR``); run by hand, ``./checkpoint``. Whatever is in it when the
+    script starts is the state of an interrupted run of the same parameters, to continue
+    from; an empty folder means start from the beginning.
     """
     value = os.environ.get(CHECKPOINT_DIR_ENV)
     run_dir = os.environ.get(RUN_DIR_ENV)
@@ -51,7 +51,4 @@ def has_checkpoint(run_dir: Path) -> bool:
     folder = Path(run_dir) / CHECKPOINT_SUBDIR
     if folder.is_symlink() or not folder.is_dir():
         return False
-    for _, _, files in os.walk(folder):
-        if files:
-            return True
-    return False
+    return any(files for _, _, files in os.walk(folder))

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from flagrun import _interrupt, _leftovers, store
-from flagrun.checkpoints import CHECKPOINT_DIR_ENV, CHECKPOINT_SUBDIR
 from flagrun._atomic import read_json
+from flagrun.checkpoints import CHECKPOINT_DIR_ENV, CHECKPOINT_SUBDIR
 from flagrun.errors import FlagError, RunError, UsageError, describe_os_error
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus

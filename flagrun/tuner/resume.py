@@ -36,7 +36,9 @@ from flagrun.tuner.budget import RETRY_OF
 RESUMED_FROM = "resumedFrom"  # on a trial that continued an interrupted one: its trialId
 
 
-def carry_over(study: optuna.Study, trial: optuna.Trial, job_dir: Path, run_dir: Path) -> int | None:
+def carry_over(
+    study: optuna.Study, trial: optuna.Trial, job_dir: Path, run_dir: Path
+) -> int | None:
     """Give ``trial``'s empty run folder the checkpoint of the interrupted trial it runs
     again, with that trial's metrics; that trial's id, or None when there is nothing to
     continue from (the trial starts over, as a script without checkpoints always does).
@@ -57,10 +59,9 @@ def carry_over(study: optuna.Study, trial: optuna.Trial, job_dir: Path, run_dir:
 def _source(study: optuna.Study, trial: optuna.Trial, job_dir: Path) -> tuple[int, Path] | None:
     """The nearest trial up the chain of retries whose folder holds a checkpoint."""
     own = trial.number + 1
-    retry_of = trial.user_attrs.get(RETRY_OF)
+    retry_of = _earlier_trial(trial.user_attrs.get(RETRY_OF), own)
     trials: dict[int, optuna.trial.FrozenTrial] | None = None
-    # Each retry names an earlier trial, so the walk ends.
-    while _is_trial_id(retry_of) and retry_of < own:
+    while retry_of is not None:  # each retry names an earlier trial, so the walk ends
         folder = _paths.inside(job_dir, f"{TRIALS_DIR}/{retry_of}", "trial folder")
         if has_checkpoint(folder):
             return retry_of, folder
@@ -69,12 +70,15 @@ def _source(study: optuna.Study, trial: optuna.Trial, job_dir: Path) -> tuple[in
         earlier = trials.get(retry_of)
         if earlier is None:
             return None
-        own, retry_of = retry_of, earlier.user_attrs.get(RETRY_OF)
+        retry_of = _earlier_trial(earlier.user_attrs.get(RETRY_OF), retry_of)
     return None
 
 
-def _is_trial_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _earlier_trial(value: object, before: int) -> int | None:
+    """A trialId read from the study, when it names a trial before ``before``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < before:
+        return value
+    return None
 
 
 def _copy_metrics(source: Path, dest: Path) -> None:
