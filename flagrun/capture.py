@@ -177,7 +177,9 @@ def _wrap_fit(fit: Callable[..., Any], run_dir: Path) -> Callable[..., Any]:
         callbacks = bound.arguments.get("callbacks")
         if isinstance(callbacks, _keras_callbacks().CallbackList):
             return fit(*bound.args, **bound.kwargs)  # a ready-made list is the script's own
-        added = _added_callbacks(callbacks or [], run_dir, log_dir, fits)
+        added = _added_callbacks(callbacks or [], run_dir, log_dir)
+        backup = _backup(callbacks or [], self, fits)
+        added += [backup] if backup is not None else []
         if not added:
             return fit(*bound.args, **bound.kwargs)
         bound.arguments["callbacks"] = [*(callbacks or []), *added]
@@ -198,29 +200,41 @@ def _keras_callbacks() -> Any:
     return keras.callbacks
 
 
-def _added_callbacks(callbacks: list[Any], run_dir: Path, log_dir: Path, fit: int) -> list[Any]:
-    """The callbacks flagrun adds to a fit: TensorBoard, then BackupAndRestore, each only
-    when the script has none of its own.
+def _added_callbacks(callbacks: list[Any], run_dir: Path, log_dir: Path) -> list[Any]:
+    """A TensorBoard callback, when the script has none of its own.
 
     Each epoch's scalars reach the disk as the epoch ends (the summary writer flushes on
-    leaving as_default()), so the tuner can prune. TensorBoard comes first: at an epoch's
-    end its events are written before the backup, so a kill between the two repeats that
-    epoch on resume rather than leaving a gap in the steps.
+    leaving as_default()), so the tuner can prune.
     """
     keras_callbacks = _keras_callbacks()
-    added = []
     own = [callback for callback in callbacks if isinstance(callback, keras_callbacks.TensorBoard)]
     for callback in own:
         _warn_if_outside(getattr(callback, "log_dir", None), run_dir, "TensorBoard callback")
-    if not own:
-        added.append(keras_callbacks.TensorBoard(log_dir=str(log_dir)))
-    if not any(isinstance(c, keras_callbacks.BackupAndRestore) for c in callbacks):
-        from flagrun.checkpoints import checkpoint_dir
+    return [] if own else [keras_callbacks.TensorBoard(log_dir=str(log_dir))]
 
-        # double_checkpoint: a backup torn by a kill mid-write falls back to the one before.
-        backup = checkpoint_dir() / f"keras-fit-{fit}"
-        added.append(keras_callbacks.BackupAndRestore(str(backup), double_checkpoint=True))
-    return added
+
+def _backup(callbacks: list[Any], model: Any, fit: int) -> Any:
+    """A BackupAndRestore into the run's checkpoint folder, or None: the script has its own,
+    the model is not built yet (Keras can restore only into a built model, and refuses to
+    start such a fit), or the folder cannot be made (a file named ``checkpoint``).
+
+    It goes after TensorBoard: at an epoch's end the events are written before the
+    backup, so a kill between the two repeats that epoch on resume rather than leaving a
+    gap in the steps. ``double_checkpoint``: a backup torn by a kill mid-write falls back
+    to the one before.
+    """
+    keras_callbacks = _keras_callbacks()
+    if any(isinstance(callback, keras_callbacks.BackupAndRestore) for callback in callbacks):
+        return None
+    if not getattr(model, "built", False):
+        return None
+    from flagrun.checkpoints import checkpoint_dir
+
+    try:
+        folder = checkpoint_dir() / f"keras-fit-{fit}"
+    except OSError:
+        return None
+    return keras_callbacks.BackupAndRestore(str(folder), double_checkpoint=True)
 
 
 # -- buffering writers ---------------------------------------------------------------------

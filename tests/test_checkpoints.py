@@ -282,6 +282,18 @@ def test_a_scripts_own_backup_and_restore_is_left_alone(tmp_path: Path) -> None:
     assert not has_checkpoint(run_dir)
 
 
+@pytest.mark.keras
+def test_a_model_not_built_before_fit_trains_as_before_without_a_backup(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(keras_script(epochs=2).replace("keras.Input((4,)), ", ""))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    done = run_keras(script, run_dir, STOP_AT="1")
+    assert done.returncode == 9, done.stderr[-2000:]  # trained its first epoch, then died
+    assert steps(run_dir) == [0]
+    assert not has_checkpoint(run_dir)  # Keras restores only into a built model
+
+
 # -- the acceptance test: a real tuner killed mid-training, then resumed ---------------
 
 EPOCHS = 6
