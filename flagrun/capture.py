@@ -228,10 +228,10 @@ def _backup(callbacks: list[Any], model: Any, fit: int) -> Any:
         return None
     if not getattr(model, "built", False):
         return None
-    from flagrun.checkpoints import checkpoint_dir
+    from flagrun.checkpoints import KERAS_BACKUP_PREFIX, checkpoint_dir
 
     try:
-        folder = checkpoint_dir() / f"keras-fit-{fit}"
+        folder = checkpoint_dir() / f"{KERAS_BACKUP_PREFIX}{fit}"
     except OSError:
         return None
     return keras_callbacks.BackupAndRestore(str(folder), double_checkpoint=True)

@@ -19,13 +19,22 @@ Stdlib only: this runs inside every training process.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-__all__ = ["CHECKPOINT_DIR_ENV", "CHECKPOINT_SUBDIR", "checkpoint_dir", "has_checkpoint"]
+__all__ = [
+    "CHECKPOINT_DIR_ENV",
+    "CHECKPOINT_SUBDIR",
+    "KERAS_BACKUP_PREFIX",
+    "checkpoint_dir",
+    "has_checkpoint",
+    "remove_keras_backups",
+]
 
 CHECKPOINT_DIR_ENV = "FLAGRUN_CHECKPOINT_DIR"
 CHECKPOINT_SUBDIR = "checkpoint"  # inside a run folder
 RUN_DIR_ENV = "FLAGRUN_RUN_DIR"
+KERAS_BACKUP_PREFIX = "keras-fit-"  # capture's BackupAndRestore folders: keras-fit-1, ...
 
 
 def checkpoint_dir() -> Path:
@@ -52,3 +61,15 @@ def has_checkpoint(run_dir: Path) -> bool:
     if folder.is_symlink() or not folder.is_dir():
         return False
     return any(files for _, _, files in os.walk(folder))
+
+
+def remove_keras_backups(run_dir: Path) -> None:
+    """Remove the Keras backups flagrun's capture made in a run that ended for good
+    (pruned, failed): nothing resumes it, and a big model's backup weighs hundreds of MB.
+    What the script saved there itself stays."""
+    folder = Path(run_dir) / CHECKPOINT_SUBDIR
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name.startswith(KERAS_BACKUP_PREFIX) and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)

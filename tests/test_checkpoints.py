@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from flagrun.checkpoints import CHECKPOINT_SUBDIR, has_checkpoint
+from flagrun.checkpoints import CHECKPOINT_SUBDIR, has_checkpoint, remove_keras_backups
 from flagrun.errors import StoreError
 from flagrun.metrics import read_scalars
 from flagrun.records import TrialRow, TrialState
@@ -76,6 +76,16 @@ def test_an_empty_or_linked_checkpoint_folder_is_no_checkpoint(tmp_path: Path) -
     linked.mkdir()
     (linked / CHECKPOINT_SUBDIR).symlink_to(elsewhere)
     assert not has_checkpoint(linked)
+
+
+def test_a_trial_ended_for_good_loses_flagruns_keras_backups_only(tmp_path: Path) -> None:
+    folder = tmp_path / CHECKPOINT_SUBDIR
+    (folder / "keras-fit-1").mkdir(parents=True)
+    (folder / "keras-fit-1" / "latest.weights.h5").write_bytes(b"big")
+    (folder / "mine.pt").write_bytes(b"the script's own")
+    remove_keras_backups(tmp_path)
+    assert [path.name for path in folder.iterdir()] == ["mine.pt"]
+    remove_keras_backups(tmp_path / "no such run")  # nothing there: nothing to do
 
 
 # -- carrying a checkpoint over to the retry --------------------------------------------------

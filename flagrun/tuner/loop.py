@@ -19,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from flagrun import _leftovers, _optuna, distributed, hparams, space, store
+from flagrun import _leftovers, _optuna, checkpoints, distributed, hparams, space, store
 from flagrun.errors import FlagrunError, RunError, StoreError, from_os_error
 from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
@@ -265,6 +265,7 @@ class Tuner:
         row = self._row(active, verdict, duration=result.duration)
         self._write_trial_result(active, verdict)
         if not active.interrupted:
+            checkpoints.remove_keras_backups(active.process.run_dir)  # nothing resumes it
             self._annotate(active, verdict, result)
             self._upload(active)  # after the run folder is final
         self._tell(active, verdict)
