@@ -70,6 +70,10 @@ def remove_keras_backups(run_dir: Path) -> None:
     folder = Path(run_dir) / CHECKPOINT_SUBDIR
     if folder.is_symlink() or not folder.is_dir():
         return
-    for entry in folder.iterdir():
+    try:
+        entries = list(folder.iterdir())
+    except OSError:  # the script locked it: it stays as the script left it
+        return
+    for entry in entries:
         if entry.name.startswith(KERAS_BACKUP_PREFIX) and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -168,6 +168,19 @@ def test_a_second_crash_after_the_move_resumes_from_the_retrys_own_folder(
     assert (run_dir / "logs/train/events.out.tfevents.1.host").is_file()
 
 
+def test_a_copy_that_fails_leaves_the_retry_an_empty_folder_and_the_checkpoint_in_place(
+    tmp_path: Path,
+) -> None:
+    study = optuna.create_study()
+    interrupted_trial(study, tmp_path, checkpoint=True)
+    trial, run_dir = retry(study, tmp_path)
+    os.mkfifo(tmp_path / "trials" / "1" / "logs" / "events.out.tfevents.9.fifo")  # uncopyable
+    with pytest.raises(OSError, match="named pipe"):
+        resume.carry_over(study, trial, tmp_path, run_dir)
+    assert list(run_dir.iterdir()) == []
+    assert has_checkpoint(tmp_path / "trials" / "1")
+
+
 def test_a_trial_folder_linked_outside_the_job_is_refused(tmp_path: Path) -> None:
     job_dir, outside = tmp_path / "job", tmp_path / "outside"
     study = optuna.create_study()

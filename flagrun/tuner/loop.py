@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from flagrun import _leftovers, _optuna, checkpoints, distributed, hparams, space, store
-from flagrun.errors import FlagrunError, RunError, StoreError, from_os_error
+from flagrun.errors import FlagrunError, RunError, StoreError, describe_os_error, from_os_error
 from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
 from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
@@ -239,8 +239,9 @@ class Tuner:
             return
         try:
             source = resume.carry_over(self.study, trial, self.job.job_dir, run_dir)
-        except StoreError as exc:
-            self.progress.message(f"trial {trial_id}: starts over: {exc.message}")
+        except (StoreError, OSError) as exc:  # the checkpoint stays where it was
+            why = exc.message if isinstance(exc, StoreError) else describe_os_error(exc)
+            self.progress.message(f"trial {trial_id}: starts over: {why}")
             return
         if source is None:
             return

@@ -43,14 +43,20 @@ def carry_over(
     again, with that trial's metrics; that trial's id, or None when there is nothing to
     continue from (the trial starts over, as a script without checkpoints always does).
 
-    Raises StoreError when a trial folder leads outside the job folder.
+    Raises StoreError when a trial folder leads outside the job folder, OSError when the
+    files cannot be copied or moved (``run_dir`` is then left empty).
     """
     source = _source(study, trial, job_dir)
     if source is None:
         return None
     trial_id, folder = source
-    _copy_metrics(folder, run_dir)
-    os.replace(folder / CHECKPOINT_SUBDIR, run_dir / CHECKPOINT_SUBDIR)
+    try:
+        _copy_metrics(folder, run_dir)
+        os.replace(folder / CHECKPOINT_SUBDIR, run_dir / CHECKPOINT_SUBDIR)
+    except OSError:  # the trial starts over, from an empty folder as it would have
+        for entry in run_dir.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+        raise
     _fsync_dir(run_dir)
     _fsync_dir(folder)
     return trial_id
