@@ -174,6 +174,7 @@ def test_a_copy_that_fails_leaves_the_retry_an_empty_folder_and_the_checkpoint_i
     study = optuna.create_study()
     interrupted_trial(study, tmp_path, checkpoint=True)
     trial, run_dir = retry(study, tmp_path)
+    (tmp_path / "trials" / "1" / "events.out.tfevents.3.host").write_bytes(b"at the top")
     os.mkfifo(tmp_path / "trials" / "1" / "logs" / "events.out.tfevents.9.fifo")  # uncopyable
     with pytest.raises(OSError, match="named pipe"):
         resume.carry_over(study, trial, tmp_path, run_dir)

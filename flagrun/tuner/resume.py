@@ -54,8 +54,7 @@ def carry_over(
         _copy_metrics(folder, run_dir)
         os.replace(folder / CHECKPOINT_SUBDIR, run_dir / CHECKPOINT_SUBDIR)
     except OSError:  # the trial starts over, from an empty folder as it would have
-        for entry in run_dir.iterdir():
-            shutil.rmtree(entry, ignore_errors=True)
+        _empty(run_dir)
         raise
     _fsync_dir(run_dir)
     _fsync_dir(folder)
@@ -117,6 +116,14 @@ def _copy_file(path: Path, dest: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _empty(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _fsync_dir(folder: Path) -> None:
