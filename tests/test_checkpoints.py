@@ -430,3 +430,89 @@ def test_a_keras_trial_cut_short_with_its_tuner_continues_on_resume(
     assert table.stdout.splitlines()[0].endswith(",resumedFrom")
     rows = [json.loads(line) for line in (job_dir / "trials.jsonl").read_text().splitlines()]
     assert [row.get("resumedFrom") for row in rows if row["trialId"] == 2] == [1, 1]
+
+
+# -- any framework, through the contract ------------------------------------------------------
+
+CONTRACT_TRAIN = """\
+import json
+import time
+
+import flagrun
+from flagrun import flags, flag_integer, flag_numeric, log_metrics
+
+FLAGS = flags(flag_numeric("x", 0.5), flag_integer("epochs", 6))
+state = flagrun.checkpoint_dir() / "state.json"
+start = json.loads(state.read_text())["epoch"] + 1 if state.exists() else 0
+print("starting at epoch", start, flush=True)
+for epoch in range(start, FLAGS.epochs):
+    time.sleep(0.4)
+    log_metrics({"val_acc": FLAGS.x + epoch / 100}, step=epoch)
+    state.write_text(json.dumps({"epoch": epoch}))
+"""
+
+
+def contract_yaml(max_trials: int = 1) -> str:
+    return tuning_yaml(
+        maxTrials=max_trials,
+        maxParallelTrials=1,
+        params=[
+            {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+            {"parameterName": "epochs", "type": "DISCRETE", "discreteValues": [EPOCHS]},
+        ],
+    )
+
+
+def saved_epoch(trial_dir: Path) -> int:
+    try:
+        return json.loads((trial_dir / CHECKPOINT_SUBDIR / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+@pytest.mark.slow  # several seconds: a job, killed, then resumed
+def test_a_script_keeping_the_contract_continues_after_a_crash_of_the_tuner(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project", CONTRACT_TRAIN, contract_yaml())
+    tuner = subprocess.Popen(
+        [sys.executable, "-m", "flagrun", "tune", "train.py", "--config", "tuning.yml",
+         "--progress", "plain"],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    wait_for(
+        lambda: any(saved_epoch(p / "trials" / "1") >= 1 for p in (project / "runs").glob("*")),
+        what="two epochs of trial 1",
+    )
+    os.killpg(tuner.pid, signal.SIGKILL)
+    tuner.wait()
+    job_dir = only_job(project)
+    stopped_after = saved_epoch(job_dir / "trials" / "1")
+
+    done = flagrun(project, "tune", "--resume", "latest", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trial2 = job_dir / "trials" / "2"
+    assert f"starting at epoch {stopped_after + 1}" in (trial2 / "output.log").read_text()
+    assert [point.step for point in read_scalars(trial2)["val_acc"]] == list(range(EPOCHS))
+    assert trials_json(project)["trials"][0]["resumedFrom"] == 1
+
+
+FAILS_WITH_A_BACKUP = """\
+import flagrun
+
+folder = flagrun.checkpoint_dir()
+(folder / "keras-fit-1").mkdir()
+(folder / "keras-fit-1" / "latest.weights.h5").write_bytes(b"big")
+(folder / "mine.pt").write_bytes(b"the script's own")
+raise SystemExit(1)
+"""
+
+
+@pytest.mark.slow  # several seconds: a whole job
+def test_a_failed_trial_loses_its_keras_backup_and_keeps_the_rest(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", FAILS_WITH_A_BACKUP, contract_yaml())
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 1  # no trial completed
+    folder = only_job(project) / "trials" / "1" / CHECKPOINT_SUBDIR
+    assert [path.name for path in folder.iterdir()] == ["mine.pt"]
