@@ -172,7 +172,7 @@ def test_a_trial_runs_with_its_argv_and_env_in_its_own_folder_and_comes_back_who
         assert record.worker is not None and record.worker["run_dir"] == seen["run_dir"]
         assert not Path(seen["run_dir"]).exists()  # the worker's copy is gone
         assert list((spec.run_dir / "logs").glob("*tfevents*"))
-        assert not (spec.run_dir / "checkpoint" / "keras-fit-1").exists()  # left behind
+        assert not (spec.run_dir / "checkpoint" / "keras-fit-1").exists()  # not sent back
     else:
         assert seen["run_dir"] == str(spec.run_dir)
 
