@@ -22,6 +22,7 @@ from flagrun.flags import (
 
 __all__ = [
     "FlagrunError",
+    "checkpoint_dir",
     "collect",
     "flag_boolean",
     "flag_integer",
@@ -41,6 +42,7 @@ __all__ = [
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY = {
+    "checkpoint_dir": "flagrun.checkpoints",
     "log_metrics": "flagrun.writer",
     "report": "flagrun.objective",
     "should_stop": "flagrun.objective",

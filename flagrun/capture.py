@@ -4,6 +4,9 @@ When a script runs under flagrun (``FLAGRUN_RUN_DIR`` set), with no change to th
 
 * Keras: ``Model.fit`` without a TensorBoard callback gets one writing to
   ``<run dir>/logs`` (tfruns does the same); a script's own callback is left alone.
+  Without a ``BackupAndRestore`` callback it also gets one backing up into the run's
+  checkpoint folder (``flagrun.checkpoints``), so an interrupted trial resumes at its
+  last finished epoch; Keras deletes the backup when fit completes.
 * Writers that buffer: torch's and tensorboardX's ``SummaryWriter`` and TF1's
   ``FileWriter`` keep points in memory for up to ``flush_secs`` (120 s), so no point
   reached the event file, and the pruner, until the writer closed. Each is created with
@@ -164,32 +167,74 @@ def _wrap_fit(fit: Callable[..., Any], run_dir: Path) -> Callable[..., Any]:
 
     signature = inspect.signature(fit)
     log_dir = run_dir / LOG_SUBDIR
+    fits = 0  # fit calls so far: each gets its own backup folder
 
     @functools.wraps(fit)
     def fit_with_tensorboard(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal fits
+        fits += 1
         bound = signature.bind(self, *args, **kwargs)
         callbacks = bound.arguments.get("callbacks")
-        if _needs_tensorboard(callbacks, run_dir):
-            from keras.callbacks import TensorBoard
-
-            # Each epoch's scalars reach the disk as the epoch ends (the summary
-            # writer flushes on leaving as_default()), so the tuner can prune.
-            bound.arguments["callbacks"] = [*(callbacks or []), TensorBoard(log_dir=str(log_dir))]
-        return fit(*bound.args, **bound.kwargs)
+        if isinstance(callbacks, _keras_callbacks().CallbackList):
+            return fit(*bound.args, **bound.kwargs)  # a ready-made list is the script's own
+        added = _added_callbacks(callbacks or [], run_dir, log_dir)
+        backup = _backup(callbacks or [], self, fits)
+        added += [backup] if backup is not None else []
+        if not added:
+            return fit(*bound.args, **bound.kwargs)
+        bound.arguments["callbacks"] = [*(callbacks or []), *added]
+        try:
+            return fit(*bound.args, **bound.kwargs)
+        finally:
+            # A restore sets the epoch this model starts at; a later fit starts at 0.
+            if hasattr(self, "_initial_epoch"):
+                self._initial_epoch = None
 
     setattr(fit_with_tensorboard, _PATCHED, True)
     return fit_with_tensorboard
 
 
-def _needs_tensorboard(callbacks: Any, run_dir: Path) -> bool:
-    from keras.callbacks import CallbackList, TensorBoard
+def _keras_callbacks() -> Any:
+    import keras
 
-    if isinstance(callbacks, CallbackList):
-        return False  # a ready-made list is the script's own business
-    own = [callback for callback in callbacks or [] if isinstance(callback, TensorBoard)]
+    return keras.callbacks
+
+
+def _added_callbacks(callbacks: list[Any], run_dir: Path, log_dir: Path) -> list[Any]:
+    """A TensorBoard callback, when the script has none of its own.
+
+    Each epoch's scalars reach the disk as the epoch ends (the summary writer flushes on
+    leaving as_default()), so the tuner can prune.
+    """
+    keras_callbacks = _keras_callbacks()
+    own = [callback for callback in callbacks if isinstance(callback, keras_callbacks.TensorBoard)]
     for callback in own:
         _warn_if_outside(getattr(callback, "log_dir", None), run_dir, "TensorBoard callback")
-    return not own
+    return [] if own else [keras_callbacks.TensorBoard(log_dir=str(log_dir))]
+
+
+def _backup(callbacks: list[Any], model: Any, fit: int) -> Any:
+    """A BackupAndRestore into the run's checkpoint folder, or None: the script has its own,
+    the model is not built yet (Keras can restore only into a built model, and refuses to
+    start such a fit), or the folder cannot be made (a file named ``checkpoint``).
+
+    It goes after TensorBoard: at an epoch's end the events are written before the
+    backup, so a kill between the two repeats that epoch on resume rather than leaving a
+    gap in the steps. ``double_checkpoint``: a backup torn by a kill mid-write falls back
+    to the one before.
+    """
+    keras_callbacks = _keras_callbacks()
+    if any(isinstance(callback, keras_callbacks.BackupAndRestore) for callback in callbacks):
+        return None
+    if not getattr(model, "built", False):
+        return None
+    from flagrun.checkpoints import KERAS_BACKUP_PREFIX, checkpoint_dir
+
+    try:
+        folder = checkpoint_dir() / f"{KERAS_BACKUP_PREFIX}{fit}"
+    except OSError:
+        return None
+    return keras_callbacks.BackupAndRestore(str(folder), double_checkpoint=True)
 
 
 # -- buffering writers ---------------------------------------------------------------------

@@ -64,6 +64,7 @@ class TrialsTable:
                     "hyperparameters": row.hyperparameters,
                     "runDir": os.path.join(job_dir, row.run_dir),
                     "duration": row.duration,
+                    **({"resumedFrom": row.resumed_from} if row.resumed_from else {}),
                 }
                 for row in self.trials
             ],
@@ -172,6 +173,7 @@ def _shared_table(url: str, name: str, runs_dir: Path) -> TrialsTable:
 def study_rows(study: optuna.Study) -> list[TrialRow]:
     """Every asked trial of a study as a trials-index row, by trialId."""
     from flagrun.tuner import budget
+    from flagrun.tuner.resume import RESUMED_FROM
 
     rows = []
     for trial in study.get_trials(deepcopy=False):
@@ -199,9 +201,15 @@ def study_rows(study: optuna.Study) -> list[TrialRow]:
                 host=attrs.get("host"),
                 artifact=attrs.get("artifact"),
                 interrupted=bool(attrs.get(budget.INTERRUPTED)),
+                resumed_from=_trial_id_or_none(attrs.get(RESUMED_FROM)),
             )
         )
     return rows
+
+
+def _trial_id_or_none(value: Any) -> int | None:
+    """A trialId read from a study (anyone who can write the study can write it)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _study_state(rows: list[TrialRow], max_trials: int) -> JobState:

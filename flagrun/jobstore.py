@@ -219,6 +219,7 @@ def _row_of_run(
         reason=outcome.reason if outcome else None,
         time=record.end or record.start,
         host=record.runner.host if record.runner else None,
+        resumed_from=row.resumed_from if row is not None else None,
     )
 
 

@@ -393,6 +393,7 @@ class TrialRow:
     host: str | None = None
     artifact: str | None = None  # where a shared study's trial was uploaded
     interrupted: bool = False  # cut short by the tuner; its parameters ran again
+    resumed_from: int | None = None  # the interrupted trial whose checkpoint it continued
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -411,6 +412,8 @@ class TrialRow:
             data["artifact"] = self.artifact
         if self.interrupted:
             data["interrupted"] = True
+        if self.resumed_from is not None:
+            data["resumedFrom"] = self.resumed_from
         return data
 
     @classmethod
@@ -430,6 +433,7 @@ class TrialRow:
             host=reader.opt_text("host"),
             artifact=reader.opt_text("artifact"),
             interrupted=bool(reader.raw("interrupted")),
+            resumed_from=reader.opt_whole("resumedFrom"),
         )
 
 

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flagrun import _interrupt, _leftovers, store
 from flagrun._atomic import read_json
+from flagrun.checkpoints import CHECKPOINT_DIR_ENV, CHECKPOINT_SUBDIR
 from flagrun.errors import FlagError, RunError, UsageError, describe_os_error
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus
@@ -167,6 +168,7 @@ def _child_env(spec: RunSpec) -> dict[str, str]:
         FLAGRUN_PROJECT_DIR=str(spec.project_dir),
         FLAGRUN_SCRIPT_DIR=str(Path(spec.script).parent),  # a trial's env names the original
     )
+    env[CHECKPOINT_DIR_ENV] = str(Path(spec.run_dir) / CHECKPOINT_SUBDIR)
     env.update(spec.env)
     return env
 

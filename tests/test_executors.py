@@ -26,11 +26,17 @@ SCRIPT = textwrap.dedent(
     import json, os, signal, sys, time
     from flagrun import flags, flag_integer, flag_string, log_metrics
 
+    import flagrun
+
     FLAGS = flags(flag_string("mode", "ok"), flag_integer("points", 0))
     here = os.getcwd()
+    backup = flagrun.checkpoint_dir() / "keras-fit-1"  # as a Keras fit's backup
+    backup.mkdir()
+    (backup / "latest.weights.h5").write_text("weights")
     with open("seen.json", "w") as f:
         json.dump({"argv": sys.argv[1:], "cwd": here, "pid": os.getpid(),
                    "run_dir": os.environ.get("FLAGRUN_RUN_DIR"),
+                   "checkpoint": str(flagrun.checkpoint_dir()),
                    "cvd": os.environ.get("CUDA_VISIBLE_DEVICES"),
                    "job_env": os.environ.get("EXTRA_ENV")}, f)
     for step in range(FLAGS.points):
@@ -152,6 +158,7 @@ def test_a_trial_runs_with_its_argv_and_env_in_its_own_folder_and_comes_back_who
     assert seen["argv"] == ["--mode=ok", "--points=3"]
     assert seen["job_env"] == "from-the-spec"
     assert seen["cwd"] == seen["run_dir"]  # the script ran in its run folder
+    assert seen["checkpoint"] == str(Path(seen["run_dir"]) / "checkpoint")
     record = store.read_run(spec.run_dir)
     assert record.status == RunStatus.COMPLETED
     assert record.metrics["score"]["step"] == 2
@@ -165,6 +172,7 @@ def test_a_trial_runs_with_its_argv_and_env_in_its_own_folder_and_comes_back_who
         assert record.worker is not None and record.worker["run_dir"] == seen["run_dir"]
         assert not Path(seen["run_dir"]).exists()  # the worker's copy is gone
         assert list((spec.run_dir / "logs").glob("*tfevents*"))
+        assert not (spec.run_dir / "checkpoint" / "keras-fit-1").exists()  # not sent back
     else:
         assert seen["run_dir"] == str(spec.run_dir)
 

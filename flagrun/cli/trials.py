@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     columns = ["finalMetric.objectiveValue", "finalMetric.trainingStep"]
     columns += [f"hyperparameters.{name}" for name in table.params]
     columns += ["trialId", "state", "duration"]
+    resumed = any(row.resumed_from is not None for row in table.trials)
+    if resumed:  # the column shows only in jobs where a trial continued another's checkpoint
+        columns.append("resumedFrom")
     rows = []
     for row in table.trials:
         flags = row.hyperparameters
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             [row.objective_value, row.training_step]
             + [flags.get(name) for name in table.params]
             + [row.trial_id, row.state.value, duration]
+            + ([row.resumed_from] if resumed else [])
         )
     title = (
         f"job {table.job} ({table.state}): {table.goal} {table.metric}, "

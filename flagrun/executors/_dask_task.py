@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flagrun import runner, store
+from flagrun import checkpoints, runner, store
 from flagrun.gpus import GpuPool
 from flagrun.records import RunStatus
 
@@ -257,7 +257,10 @@ class _Trial:
 
     def _pack(self, run_dir: Path) -> dict[str, Any]:
         """The folder as tar bytes within the size limit; else through the artifact store,
-        else the files that fit (the records and event files first)."""
+        else the files that fit (the records and event files first). Keras backups are
+        removed first: a trial on a cluster does not resume from them
+        (flagrun.tuner.resume), and a big model's weighs hundreds of MB."""
+        checkpoints.remove_keras_backups(run_dir)
         files = list(_files(run_dir))
         total = sum(size for _, size in files)
         limit = self.order.return_limit

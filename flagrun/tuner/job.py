@@ -138,6 +138,7 @@ def trial_row(
     step: int | None = None,
     reason: str | None = None,
     duration: float | None = None,
+    resumed_from: int | None = None,
 ) -> TrialRow:
     """A row of the trials index, stamped now on this host."""
     return TrialRow(
@@ -151,6 +152,7 @@ def trial_row(
         reason=reason,
         time=now(),
         host=socket.gethostname(),
+        resumed_from=resumed_from,
     )
 
 

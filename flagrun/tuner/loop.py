@@ -19,13 +19,13 @@ from typing import Any
 
 import optuna
 
-from flagrun import _leftovers, _optuna, distributed, hparams, pruners, space, store
-from flagrun.errors import FlagrunError, RunError, StoreError, from_os_error
-from flagrun.executors import Executor
+from flagrun import _leftovers, _optuna, checkpoints, distributed, hparams, pruners, space, store
+from flagrun.errors import FlagrunError, RunError, StoreError, describe_os_error, from_os_error
+from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
 from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
 from flagrun.runner import RunResult
-from flagrun.tuner import budget
+from flagrun.tuner import budget, resume
 from flagrun.tuner.job import Job, trial_row
 from flagrun.tuner.request import JobResult
 from flagrun.tuner.trial import (
@@ -62,6 +62,7 @@ class Tuner:
             self.spec.max_failed_trials, self.spec.max_parallel_trials
         )
         self.active: dict[int, ActiveTrial] = {}
+        self.resumed_from: dict[int, int] = {}  # trialId -> the interrupted trial it continues
         self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
         self.tally_time = 0.0
         self.stop_reason: str | None = None
@@ -219,6 +220,7 @@ class Tuner:
             worker = f"{socket.gethostname()}:{os.getpid()}"
             _optuna.set_system_attr(self.study, trial, distributed.WORKER_ATTR, worker)
             self.heartbeats.beat([trial])
+        self._resume_checkpoint(trial, trial_id, run_dir)
         process = self.executor.start(launch_spec(self.job, trial_id, flags))
         active = ActiveTrial(trial, trial_id, flags, process)
         self.active[trial_id] = active
@@ -226,6 +228,26 @@ class Tuner:
         self._write_hparams(hparams.write_session, run_dir, flags, TrialState.RUNNING)
         self.progress.trial_started(trial_id, flags, process.gpu)
         return True
+
+    def _resume_checkpoint(self, trial: optuna.Trial, trial_id: int, run_dir: Path) -> None:
+        """A retry of an interrupted trial continues from its checkpoint (``tuner.resume``).
+
+        Only where the trial runs in this run folder: a Dask worker runs it in a folder of
+        its own, and there it starts over.
+        """
+        if not isinstance(self.executor, LocalExecutor):
+            return
+        try:
+            source = resume.carry_over(self.study, trial, self.job.job_dir, run_dir)
+        except (StoreError, OSError) as exc:  # the checkpoint stays where it was
+            why = exc.message if isinstance(exc, StoreError) else describe_os_error(exc)
+            self.progress.message(f"trial {trial_id}: starts over: {why}")
+            return
+        if source is None:
+            return
+        self.resumed_from[trial_id] = source
+        trial.set_user_attr(resume.RESUMED_FROM, source)
+        self.progress.message(f"trial {trial_id}: continues trial {source} from its checkpoint")
 
     def _finish_trial(self, active: ActiveTrial) -> None:
         if self.active.pop(active.trial_id, None) is None:
@@ -244,6 +266,7 @@ class Tuner:
         row = self._row(active, verdict, duration=result.duration)
         self._write_trial_result(active, verdict)
         if not active.interrupted:
+            checkpoints.remove_keras_backups(active.process.run_dir)  # nothing resumes it
             self._annotate(active, verdict, result)
             self._upload(active)  # after the run folder is final
         self._tell(active, verdict)
@@ -408,6 +431,7 @@ class Tuner:
             step=verdict.step,
             reason=verdict.reason,
             duration=duration,
+            resumed_from=self.resumed_from.get(active.trial_id),
         )
 
     def _write_hparams(self, write: Any, *args: Any) -> None:
