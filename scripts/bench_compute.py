@@ -22,19 +22,24 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 The in-process methods run the same curve functions as curve_cost.py and sleep the same
 epoch times, in a pool of worker processes next to the flagrun jobs. Every epoch sleeps its
 simulated seconds times ``--time-scale`` (0.002: an average 30 s epoch sleeps 0.06 s); the
-flagrun jobs poll the trials' event files every ``--poll`` seconds instead of flagrun's 0.5 s,
-so that a decision comes about as many simulated seconds late as it would on real epochs.
+flagrun jobs poll the trials' event files every ``--poll`` seconds instead of flagrun's 0.5 s.
+A pruning decision still comes up to 25 simulated seconds late (0.05 / 0.002), most of an
+average epoch, where on real epochs half a second is nothing: the flagrun rows pay that, the
+in-process ones (which decide at the epoch's end) do not. Trial start-up is not counted.
 A flagrun job's compute is summed from the ledger its trials append to (curve_cost.py
 ``--ledger``), the part-epoch of a stopped trial included; it is stopped with SIGINT once
 past the budget.
 
-Measured per method, over seeds 1..N (the samplers' seeds and the curves' noise seed):
-the simulated compute until a trial trained to the end reaches ``0.95 - --target`` (">"
-when it did not within the budget), and the regret (0.95 minus the best final val_acc)
-after a quarter, half and all of the budget; medians and [IQR].
+Measured per method over ``--seeds`` seeds from ``--first-seed`` (the samplers' seeds and
+the curves' noise seed): the simulated compute until a trial trained to the end reaches
+``0.95 - target``, for each of ``--targets`` (">" when it did not within the budget; and on
+how many seeds it did), and the regret (0.95 minus the best final val_acc) after a quarter,
+half and all of the budget; medians and [IQR]. Trials started are counted too (TPE's first
+10 are random: with the same seed, flagrun's and the Optuna script's are the same draws).
 
 Usage: python scripts/bench_compute.py [--seeds 10] [--budget-hours 10] [--epochs 20]
-           [--target 0.05] [--time-scale 0.002] [--methods flagrun,optuna,...]
+           [--targets 0.1,0.05] [--time-scale 0.002] [--methods flagrun,optuna,...]
+           [--first-seed 1] [--save results.json]
        python scripts/bench_compute.py --quick      # a smoke run for CI (< 60 s)
 """
 
@@ -43,7 +48,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import importlib.util
+import json
 import math
 import os
 import signal
@@ -53,7 +60,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +86,7 @@ NEEDS = {"hyperopt": "hyperopt", "keras_tuner": "keras_tuner"}  # method: module
 PIP_NAME = {"hyperopt": "hyperopt", "keras_tuner": "keras-tuner"}
 
 
-@dataclass
+@dataclasses.dataclass
 class Search:
     """One method's search on one seed, in simulated compute."""
 
@@ -144,7 +150,7 @@ def keras_tuner_space(params: tuple[Any, ...]) -> Any:
 # -- in-process methods (run in worker processes) -------------------------------------------
 
 
-@dataclass
+@dataclasses.dataclass
 class Spend:
     """The compute of an in-process search, epoch by epoch, slept at the time scale."""
 
@@ -396,10 +402,15 @@ def search_from_ledger(ledger: Path, epochs: int) -> Search:
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, statistics.median(values), q3
+    """Q1, median, Q3 (linear interpolation; inf, for "never", stays inf)."""
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        position = fraction * (len(ordered) - 1)
+        low, high = ordered[math.floor(position)], ordered[math.ceil(position)]
+        return low if low == high else low + (high - low) * (position - math.floor(position))
+
+    return at(0.25), at(0.5), at(0.75)
 
 
 def fmt_hours(seconds: float, budget: float) -> str:
@@ -415,36 +426,32 @@ def print_table(
     results: dict[str, list[Search]], skipped: dict[str, str], args: argparse.Namespace
 ) -> None:
     budget = args.budget_hours * 3600
-    target = OPTIMUM - args.target
+    seeds = f"{args.first_seed}..{args.first_seed + args.seeds - 1}"
     print(
         f"compute to a good model on scripts/curve_cost.py (optimum {OPTIMUM}): "
         f"{args.budget_hours:g} h of simulated training per search, {args.epochs} epochs a "
-        f"trial, seeds 1..{args.seeds}; median [IQR] over seeds"
+        f"trial, seeds {seeds}; median [IQR] over seeds"
     )
     fractions = (0.25, 0.5, 1.0)
-    columns = [f"regret @{f * args.budget_hours:g} h" for f in fractions]
-    header = (
-        f"{'method':<30} {'trials':>6} {f'hours to regret {args.target:g}':>22} {'reached':>8} "
-        + " ".join(f"{c:>22}" for c in columns)
-    )
-    print(header)
+    columns = [f"hours to regret {t:g} (reached)" for t in args.targets]
+    columns += [f"regret @{f * args.budget_hours:g} h" for f in fractions]
+    print(f"{'method':<30} {'trials':>6} " + " ".join(f"{c:>28}" for c in columns))
     for method, runs in results.items():
         if not runs:
             print(f"{METHODS[method]:<30} not measured yet: {skipped[method]}")
             continue
-        to_target = median_iqr(
-            [run.compute_to(target) for run in runs], lambda s: fmt_hours(s, budget)
-        )
-        reached = sum(not math.isinf(run.compute_to(target)) for run in runs)
-        cells = [
+        cells = []
+        for target in args.targets:
+            hours = [run.compute_to(OPTIMUM - target) for run in runs]
+            reached = sum(not math.isinf(h) for h in hours)
+            shown = median_iqr(hours, lambda s: fmt_hours(s, budget))
+            cells.append(f"{shown} {reached}/{len(runs)}")
+        cells += [
             median_iqr([run.regret_at(f * budget) for run in runs], lambda r: f"{r:.3f}")
             for f in fractions
         ]
         trials = statistics.median(run.trials for run in runs)
-        print(
-            f"{METHODS[method]:<30} {trials:>6.0f} {to_target:>22} {f'{reached}/{len(runs)}':>8} "
-            + " ".join(f"{c:>22}" for c in cells)
-        )
+        print(f"{METHODS[method]:<30} {trials:>6.0f} " + " ".join(f"{c:>28}" for c in cells))
     print(
         f"time scale {args.time_scale:g} (real s per simulated s), flagrun polls every "
         f"{args.poll:g} s, {args.slots} slots; resource: time steps of {args.time_step:g} "
@@ -452,15 +459,26 @@ def print_table(
     )
 
 
+def save(path: Path, results: dict[str, list[Search]], args: argparse.Namespace) -> None:
+    """Every search's completions, as JSON, to re-read with other targets or budgets."""
+    data = {
+        "args": {k: v for k, v in vars(args).items() if k != "save"},
+        "results": {m: [dataclasses.asdict(run) for run in runs] for m, runs in results.items()},
+    }
+    path.write_text(json.dumps(data, indent=1))
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N")
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--budget-hours", type=float, default=10.0, help="simulated, per search")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of a full trial")
-    parser.add_argument("--target", type=float, default=0.05, help="the regret to reach")
+    parser.add_argument("--targets", default="0.1,0.05", help="regrets to reach, comma-separated")
+    parser.add_argument("--save", type=Path, help="write every search's results here (JSON)")
     parser.add_argument("--time-scale", type=float, default=0.002, help="real s per simulated s")
     parser.add_argument("--poll", type=float, default=0.05, help="flagrun's metric poll, s")
     parser.add_argument("--time-step", type=float, default=60.0, help="simulated s, time steps")
@@ -472,6 +490,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.seeds, args.budget_hours, args.epochs, args.time_scale = 1, 0.5, 5, 0.002
     args.methods = [name.strip() for name in args.methods.split(",")]
+    args.targets = [float(target) for target in args.targets.split(",")]
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown:
         parser.error(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
@@ -500,7 +519,7 @@ def main() -> None:
         for method, why in skipped.items():
             print(f"{method}: left out: {why}", file=sys.stderr)
         runnable = [m for m in args.methods if m not in skipped]
-        seeds = range(1, args.seeds + 1)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
         with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
             futures = {
                 (m, s): pool.submit(run_in_process, m, s, args.epochs, budget, args.time_scale)
@@ -518,6 +537,8 @@ def main() -> None:
                 report(method, seed, search, args)
                 results[method].append(search)
     print_table(results, skipped, args)
+    if args.save:
+        save(args.save, results, args)
 
 
 def report(method: str, seed: int, search: Search, args: argparse.Namespace) -> None:
