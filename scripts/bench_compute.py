@@ -419,7 +419,7 @@ def fmt_hours(seconds: float, budget: float) -> str:
 
 def median_iqr(values: list[float], show: Callable[[float], str]) -> str:
     q1, q2, q3 = quartiles(values)
-    return show(q2) if len(values) < 2 else f"{show(q2)} [{show(q1)}-{show(q3)}]"
+    return show(q2) if len(values) < 2 else f"{show(q2)} [{show(q1)}, {show(q3)}]"
 
 
 def print_table(
@@ -459,13 +459,32 @@ def print_table(
     )
 
 
-def save(path: Path, results: dict[str, list[Search]], args: argparse.Namespace) -> None:
+def save(
+    path: Path, results: dict[str, list[Search]], skipped: dict[str, str], args: argparse.Namespace
+) -> None:
     """Every search's completions, as JSON, to re-read with other targets or budgets."""
     data = {
-        "args": {k: v for k, v in vars(args).items() if k != "save"},
+        "args": {k: v for k, v in vars(args).items() if k not in ("save", "load")},
         "results": {m: [dataclasses.asdict(run) for run in runs] for m, runs in results.items()},
+        "skipped": skipped,
     }
     path.write_text(json.dumps(data, indent=1))
+
+
+def load(path: Path, args: argparse.Namespace) -> tuple[dict[str, list[Search]], dict[str, str]]:
+    """A saved run's results (and settings, but for the targets asked for now)."""
+    data = json.loads(path.read_text())
+    targets = args.targets
+    vars(args).update(data["args"], targets=targets)
+    results = {
+        method: [
+            Search(**{**run, "completions": [tuple(c) for c in run["completions"]]}) for run in runs
+        ]
+        for method, runs in data["results"].items()
+    }
+    skipped = {method: "skipped in the saved run" for method, runs in results.items() if not runs}
+    skipped.update(data.get("skipped", {}))
+    return results, skipped
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -479,6 +498,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="epochs of a full trial")
     parser.add_argument("--targets", default="0.1,0.05", help="regrets to reach, comma-separated")
     parser.add_argument("--save", type=Path, help="write every search's results here (JSON)")
+    parser.add_argument("--load", type=Path, help="print the table of a --save file, run nothing")
     parser.add_argument("--time-scale", type=float, default=0.002, help="real s per simulated s")
     parser.add_argument("--poll", type=float, default=0.05, help="flagrun's metric poll, s")
     parser.add_argument("--time-step", type=float, default=60.0, help="simulated s, time steps")
@@ -511,6 +531,9 @@ def unavailable(methods: list[str], args: argparse.Namespace, root: Path) -> dic
 
 def main() -> None:
     args = parse_args()
+    if args.load:
+        print_table(*load(args.load, args), args)
+        return
     budget = args.budget_hours * 3600
     results: dict[str, list[Search]] = {m: [] for m in args.methods}
     with tempfile.TemporaryDirectory() as tmp:
@@ -538,7 +561,7 @@ def main() -> None:
                 results[method].append(search)
     print_table(results, skipped, args)
     if args.save:
-        save(args.save, results, args)
+        save(args.save, results, skipped, args)
 
 
 def report(method: str, seed: int, search: Search, args: argparse.Namespace) -> None:
