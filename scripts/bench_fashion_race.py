@@ -632,7 +632,7 @@ def check_dataset() -> None:
 def run_race(race: Race, seeds: list[int], tools: list[str], root: Path) -> list[Arm]:
     """Every tool in turn, seed by seed, their bests evaluated on the test set, the table."""
     skipped = {
-        tool: f"{TOOL_MODULES[tool]} is not installed (pip install {TOOL_MODULES[tool]})"
+        tool: f"{TOOL_MODULES[tool]} is not installed (pip install {tool.replace('_', '-')})"
         for tool in tools
         if tool in TOOL_MODULES and importlib.util.find_spec(TOOL_MODULES[tool]) is None
     }
