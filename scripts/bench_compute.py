@@ -12,6 +12,9 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
   timeStep: ...}`` (trials compared at equal elapsed seconds); skipped, and said so, when
   this flagrun rejects the setting
 - flagrun_none: `flagrun tune` without early stopping
+
+  (maxTrials is set out of reach, the budget ends a job: TPE's random start-up is 10
+  trials for flagrun, whether it is Optuna's default or a fifth of maxTrials capped at 10)
 - optuna: a plain in-process Optuna script, what a user writes instead: TPESampler,
   MedianPruner, ``trial.report`` every epoch, one trial at a time
 - hyperopt: ``fmin(tpe.suggest)``, one trial at a time, no early stopping
@@ -501,7 +504,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load", type=Path, help="print the table of a --save file, run nothing")
     parser.add_argument("--time-scale", type=float, default=0.002, help="real s per simulated s")
     parser.add_argument("--poll", type=float, default=0.05, help="flagrun's metric poll, s")
-    parser.add_argument("--time-step", type=float, default=60.0, help="simulated s, time steps")
+    parser.add_argument(
+        "--time-step",
+        type=float,
+        default=60.0,
+        help="flagrun_time's step in simulated s (its YAML gets it times --time-scale)",
+    )
     parser.add_argument("--slots", type=int, default=2, help="flagrun's parallel trials")
     parser.add_argument("--workers", type=int, default=4, help="processes for in-process methods")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"of {', '.join(METHODS)}")
