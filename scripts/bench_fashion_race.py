@@ -1,20 +1,32 @@
-"""Fashion-MNIST wall-clock race: `flagrun tune` against hyperopt's TPE, same budget and space.
+"""Fashion-MNIST wall-clock race: `flagrun tune` against the tools users reach for, same space.
 
-Both tools tune scripts/fashion_mnist/train.py over the search space of
+Every tool tunes scripts/fashion_mnist/train.py over the search space of
 scripts/fashion_mnist/tuning.yml for the same wall-clock budget, one after the other:
 
 - flagrun: `flagrun tune` (Optuna TPE, early stopping on, maxParallelTrials 2, each trial
   held to cores/2 TensorFlow threads), stopped with SIGINT at the deadline.
-- hyperopt: `hyperopt.fmin(algo=tpe.suggest)` in its sequential local mode, every evaluation
-  running the same train.py as a subprocess with all the cores' threads; val_acc is read
-  from the event files it writes, the loss is -val_acc (last epoch, as the YAML aggregates).
+- hyperopt (the blog's tool): `hyperopt.fmin(algo=tpe.suggest)` in its sequential local
+  mode, every evaluation running the same train.py as a subprocess with all the cores'
+  threads; val_acc is read from the event files it writes, the loss is -val_acc (last
+  epoch, as the YAML aggregates).
+- optuna: a plain Optuna script with its defaults (TPESampler, MedianPruner, one trial at
+  a time), each trial the same train.py subprocess with all the cores' threads, its
+  epochs' val_acc reported to the pruner as they appear (what a Keras pruning callback
+  does) and the trial stopped when the pruner says so.
+- keras_tuner: keras-tuner's HyperbandOracle (factor 3, max epochs ``--epochs``), one
+  trial at a time, each the same train.py for its rung's epochs. train.py keeps no
+  checkpoint, so a promoted trial trains again from scratch where keras-tuner's own
+  Hyperband would go on from the lower rung's weights. Left out, and said so, when
+  keras-tuner is not installed (it is not a flagrun dependency).
 
 Each tool keeps its own TPE defaults (Optuna: 10 random startup trials, constant liar;
-hyperopt: 20). Every trial trains the same `--epochs` and gets the same compute before it
-is cut: `--trial-timeout` seconds with all the cores, k times that on 1/k of them. A trial
-still running at the deadline is stopped and counts as interrupted for both tools. Then
-each tool's best trial by validation accuracy (and its best as of half the budget) is
-evaluated on the 10,000 test images with scripts/fashion_mnist/evaluate.py.
+hyperopt: 20). Every trial trains the same `--epochs` (keras-tuner: up to them) and gets the
+same compute before it is cut: `--trial-timeout` seconds with all the cores, k times that on
+1/k of them. A trial still running at the deadline is stopped and counts as interrupted for
+every tool. Then each tool's best trial by validation accuracy (and its best as of half the
+budget) is evaluated on the 10,000 test images with scripts/fashion_mnist/evaluate.py.
+With ``--seeds N`` every tool races N times (seeds --seed, --seed + 1, ...) and the table
+shows medians over the seeds, and every seed's test accuracy.
 
 Why 5 epochs: an average model of this space (8 layers of ~1,000 units) trains an epoch
 of 50,000 images in about 30 s on one free core (8 x 1024, batch 64: 31 s of CPU), the
@@ -22,7 +34,8 @@ largest (16 x 1536, batch 16) in several minutes. 5 epochs make an average trial
 on one core, so each tool finishes about 10 trials in 15 minutes on 2 cores: just past
 Optuna's 10 random startup trials, enough for the pruner (5 complete trials) to act.
 
-Usage: python scripts/bench_fashion_race.py [--minutes 15] [--epochs 5] [--seed 1] [--out DIR]
+Usage: python scripts/bench_fashion_race.py [--minutes 15] [--epochs 5] [--seed 1]
+           [--seeds 1] [--tools flagrun,hyperopt,optuna,keras_tuner] [--out DIR]
        python scripts/bench_fashion_race.py --quick   # smoke run: 0.5 min per tool, 1,000
                                                       # images, 1 epoch, at most 2 layers
 """
@@ -31,11 +44,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import itertools
 import math
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +126,7 @@ class Arm:
     trials: list[Trial]
     note: str = ""
     test_acc: dict[str, float | None] = field(default_factory=dict)  # "best", "half"
+    seed: int = 0
 
     def count(self, state: str) -> int:
         return sum(trial.state == state for trial in self.trials)
@@ -337,9 +353,18 @@ def run_hyperopt(race: Race, root: Path) -> Arm:
 
 
 def train_once(
-    number: int, flags: dict[str, Any], trials_dir: Path, race: Race, started: float
+    number: int,
+    flags: dict[str, Any],
+    trials_dir: Path,
+    race: Race,
+    started: float,
+    prune: Callable[[int, float], bool] | None = None,
 ) -> Trial:
-    """Run train.py once in its own folder, cut at the trial timeout or the deadline."""
+    """Run train.py once in its own folder, cut at the trial timeout or the deadline.
+
+    With ``prune``, every new epoch's val_acc is given to it while the trial runs (read
+    from the event files each second); the trial is stopped as PRUNED when it says so.
+    """
     run_dir = trials_dir / str(number)
     run_dir.mkdir(parents=True)
     values = {**race.fixed_flags(), **flags}
@@ -353,18 +378,134 @@ def train_once(
         proc = subprocess.Popen(
             cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        try:
-            code = proc.wait(timeout=max(0.0, min(timeout, left)))
-        except subprocess.TimeoutExpired:
-            stop_group(proc)
-            code = None
+        code, pruned = watch(proc, run_dir, max(0.0, min(timeout, left)), prune)
     value, epochs = val_accuracy(run_dir)
-    if code is None:
+    if pruned:
+        state = PRUNED
+    elif code is None:
         state = INTERRUPTED if left <= timeout else FAILED
     else:
         state = COMPLETE if code == 0 and value is not None else FAILED
     end = time.monotonic() - started
     return Trial(number, state, flags, run_dir, value if state == COMPLETE else None, epochs, end)
+
+
+def watch(
+    proc: subprocess.Popen[bytes],
+    run_dir: Path,
+    limit: float,
+    prune: Callable[[int, float], bool] | None,
+) -> tuple[int | None, bool]:
+    """Wait for the trial for at most ``limit`` s: (its exit code or None when cut, pruned?)."""
+    deadline, seen = time.monotonic() + limit, 0
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic()))), False
+        except subprocess.TimeoutExpired:
+            pass
+        if prune is not None:
+            points = val_acc_points(run_dir)
+            for step, value in points[seen:]:
+                if prune(step, value):
+                    stop_group(proc)
+                    return None, True
+            seen = len(points)
+        if time.monotonic() >= deadline:
+            stop_group(proc)
+            return None, False
+
+
+def val_acc_points(run_dir: Path) -> list[tuple[int, float]]:
+    """The (epoch, val_acc) points the trial has written so far."""
+    from flagrun import metrics
+
+    scalars = metrics.read_scalars(run_dir)
+    tag = metrics.find_tag("val_acc", scalars)
+    return [(point.step, point.value) for point in scalars[tag]] if tag else []
+
+
+# --------------------------------------------------------------------------- plain Optuna
+
+
+def run_optuna(race: Race, root: Path) -> Arm:
+    """A plain Optuna script with its defaults: TPESampler, MedianPruner, one trial at a
+    time, every epoch's val_acc reported (as a Keras pruning callback would)."""
+    import optuna
+    from bench_compute import optuna_suggest
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    params = _params(race, root)
+    done: list[Trial] = []
+    started = time.monotonic()
+
+    def objective(trial: optuna.Trial) -> float:
+        def prune(step: int, value: float) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        flags = optuna_suggest(trial, params)
+        result = train_once(len(done) + 1, flags, root / "trials", race, started, prune)
+        done.append(result)
+        if result.state == PRUNED:
+            raise optuna.TrialPruned()
+        return result.val_acc if result.val_acc is not None else math.nan  # nan: FAILED
+
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=race.seed)
+    )  # the default pruner: MedianPruner
+    study.optimize(objective, timeout=race.budget)
+    return Arm("optuna", time.monotonic() - started, done, "sequential, TPE + MedianPruner")
+
+
+# --------------------------------------------------------------------------- keras-tuner
+
+
+def run_keras_tuner(race: Race, root: Path) -> Arm:
+    """keras-tuner's HyperbandOracle, one trial at a time, each train.py for its rung's epochs.
+
+    train.py cannot resume from a checkpoint, so a trial promoted to a higher rung trains
+    from scratch (keras-tuner's own Hyperband would start from the lower rung's weights).
+    """
+    import keras_tuner
+    from bench_compute import keras_tuner_space
+
+    oracle = keras_tuner.oracles.HyperbandOracle(
+        objective=keras_tuner.Objective("val_acc", "max"),
+        max_epochs=race.epochs,
+        factor=3,
+        hyperband_iterations=10_000,  # the clock ends it
+        seed=race.seed,
+        hyperparameters=keras_tuner_space(_params(race, root)),
+        max_consecutive_failed_trials=10_000,  # a few timed-out giants must not end it
+    )
+    oracle.verbose = 0
+    oracle._set_project_dir(str(root / "keras-tuner"), "race")  # what keras_tuner.Tuner does
+    done: list[Trial] = []
+    started = time.monotonic()
+    while time.monotonic() - started < race.budget:
+        trial = oracle.create_trial("race")
+        if trial.status != "RUNNING":  # STOPPED; IDLE cannot happen with one worker
+            break
+        values = trial.hyperparameters.values
+        flags = {name: value for name, value in values.items() if not name.startswith("tuner/")}
+        flags["epochs"] = values.get("tuner/epochs", race.epochs)
+        result = train_once(len(done) + 1, flags, root / "trials", race, started)
+        done.append(result)
+        if result.state == COMPLETE:
+            oracle.update_trial(trial.trial_id, {"val_acc": result.val_acc})
+            trial.status = "COMPLETED"
+        else:
+            trial.status, trial.message = "FAILED", result.state.lower()
+        oracle.end_trial(trial)
+    return Arm("keras_tuner", time.monotonic() - started, done, "HyperbandOracle, factor 3")
+
+
+def _params(race: Race, root: Path) -> tuple[Any, ...]:
+    from flagrun.spec import load_spec
+
+    config_file = root / "race.yml"
+    config_file.write_text(yaml.safe_dump(race_config(race), sort_keys=False))
+    return load_spec(config_file).params
 
 
 # --------------------------------------------------------------------------- the table
@@ -380,29 +521,41 @@ def evaluate_bests(arm: Arm, race: Race) -> None:
         arm.test_acc["half"] = evaluate(half.run_dir, race.cores) if half else None
 
 
-def print_table(arms: list[Arm], race: Race) -> None:
+def print_table(arms: list[Arm], race: Race, seeds: list[int], skipped: dict[str, str]) -> None:
+    """One row per tool: medians over the seeds (the trial counts too), TEST per seed."""
     print(
         f"\nFashion-MNIST race: {race.minutes:g} min per tool, {race.epochs} epochs per trial, "
         f"trial timeout {race.trial_timeout:g} s on {race.cores} cores "
         f"({race.timeout_for(race.flagrun_threads):g} s on flagrun's {race.flagrun_threads}), "
-        f"seed {race.seed}" + (f", {race.samples} images" if race.samples else "")
+        f"seeds {', '.join(map(str, seeds))}"
+        + (f", {race.samples} images" if race.samples else "")
+        + ("; medians over seeds" if len(seeds) > 1 else "")
     )
     header = (
-        f"{'tool':<9} {'trials C/P/F/I':>15} {'epochs':>7} {'best val acc':>13} "
-        f"{'TEST acc':>9} {'TEST @1/2':>10} {'vs 0.853':>9} {'wall (s)':>9}"
+        f"{'tool':<12} {'trials C/P/F/I':>15} {'epochs':>7} {'best val acc':>13} "
+        f"{'TEST acc':>9} {'TEST @1/2':>10} {'vs 0.853':>9} {'wall (s)':>9}  TEST per seed"
     )
     print(header)
     print("-" * len(header))
-    for arm in arms:
-        best, test = arm.best(), arm.test_acc.get("best")
-        counts = "/".join(str(arm.count(s)) for s in (COMPLETE, PRUNED, FAILED, INTERRUPTED))
-        print(
-            f"{arm.tool:<9} {counts:>15} {sum(t.epochs for t in arm.trials):>7} "
-            f"{_fmt(best.val_acc if best else None):>13} {_fmt(test):>9} "
-            f"{_fmt(arm.test_acc.get('half')):>10} "
-            f"{_fmt(None if test is None else test - BLOG_TEST_ACCURACY, '+.4f'):>9} "
-            f"{arm.wall:>9.1f}"
+    for tool in dict.fromkeys(arm.tool for arm in arms):
+        runs = [arm for arm in arms if arm.tool == tool]
+        counts = "/".join(
+            f"{_median([arm.count(s) for arm in runs]):g}"
+            for s in (COMPLETE, PRUNED, FAILED, INTERRUPTED)
         )
+        epochs = _median([sum(t.epochs for t in arm.trials) for arm in runs])
+        best_val = _median([best.val_acc for arm in runs if (best := arm.best())])
+        test = _median([arm.test_acc.get("best") for arm in runs])
+        half = _median([arm.test_acc.get("half") for arm in runs])
+        per_seed = " ".join(_fmt(arm.test_acc.get("best")) for arm in runs)
+        print(
+            f"{tool:<12} {counts:>15} {epochs or 0:>7g} {_fmt(best_val):>13} {_fmt(test):>9} "
+            f"{_fmt(half):>10} "
+            f"{_fmt(None if test is None else test - BLOG_TEST_ACCURACY, '+.4f'):>9} "
+            f"{_median([arm.wall for arm in runs]) or 0:>9.1f}  {per_seed}"
+        )
+    for tool, why in skipped.items():
+        print(f"{tool:<12} not run: {why}")
     print(
         "C/P/F/I: complete / pruned / failed or timed out / stopped at the deadline; epochs: "
         "all trials' epochs; TEST: the best val-acc trial on the 10,000 test images; "
@@ -411,7 +564,12 @@ def print_table(arms: list[Arm], race: Race) -> None:
     for arm in arms:
         best = arm.best()
         shown = f"trial {best.number} {best.flags}" if best else "none complete"
-        print(f"{arm.tool} best: {shown} ({arm.note})")
+        print(f"{arm.tool} seed {arm.seed} best: {shown} ({arm.note})")
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
@@ -421,7 +579,7 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
 # --------------------------------------------------------------------------- main
 
 
-def parse_race() -> tuple[Race, Path | None]:
+def parse_race() -> tuple[Race, list[int], list[str], Path | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="budget per tool")
     parser.add_argument("--epochs", type=int, default=5, help="epochs every trial trains")
@@ -431,11 +589,17 @@ def parse_race() -> tuple[Race, Path | None]:
         help="seconds a trial may take with all the cores (default: a quarter of the budget; "
         "a trial on 1/k of the cores gets k times as long)",
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=1, help="races per tool, seeds from --seed")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"of {', '.join(TOOLS)}")
     parser.add_argument("--samples", type=int, default=0, help="train.py samples (0 = all)")
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="the smoke run (see above)")
     args = parser.parse_args()
+    tools = [name.strip() for name in args.tools.split(",")]
+    unknown = [name for name in tools if name not in TOOLS]
+    if unknown:
+        parser.error(f"unknown tool {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     race = Race(
         minutes=args.minutes,
         epochs=args.epochs,
@@ -450,7 +614,7 @@ def parse_race() -> tuple[Race, Path | None]:
     )
     if args.quick:
         race = replace(race, minutes=0.5, epochs=1, trial_timeout=20, samples=1000, max_layers=2)
-    return race, args.out
+    return race, list(range(args.seed, args.seed + args.seeds)), tools, args.out
 
 
 def check_dataset() -> None:
@@ -465,43 +629,56 @@ def check_dataset() -> None:
         sys.path.remove(str(EXAMPLE))
 
 
-def run_race(race: Race, root: Path) -> list[Arm]:
-    """Both tools in turn, their bests evaluated on the test set, the table printed."""
+def run_race(race: Race, seeds: list[int], tools: list[str], root: Path) -> list[Arm]:
+    """Every tool in turn, seed by seed, their bests evaluated on the test set, the table."""
+    skipped = {
+        tool: f"{TOOL_MODULES[tool]} is not installed (pip install {tool.replace('_', '-')})"
+        for tool in tools
+        if tool in TOOL_MODULES and importlib.util.find_spec(TOOL_MODULES[tool]) is None
+    }
     arms = []
-    runners: list[tuple[str, Callable[[Race, Path], Arm]]] = [
-        ("flagrun", run_flagrun),
-        ("hyperopt", run_hyperopt),
-    ]
-    for tool, run in runners:
-        print(f"{tool}: tuning for {race.minutes:g} min ...", flush=True)
-        (root / tool).mkdir(parents=True, exist_ok=True)
-        arm = run(race, root / tool)
-        print(f"{tool}: {len(arm.trials)} trials in {arm.wall:.1f} s ({arm.note})", flush=True)
-        arms.append(arm)
+    for seed in seeds:
+        for tool in [tool for tool in tools if tool not in skipped]:
+            print(f"{tool} seed {seed}: tuning for {race.minutes:g} min ...", flush=True)
+            folder = root / f"{tool}-{seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            arm = TOOLS[tool](replace(race, seed=seed), folder)
+            arm.seed = seed
+            print(f"{tool}: {len(arm.trials)} trials in {arm.wall:.1f} s ({arm.note})", flush=True)
+            arms.append(arm)
     for arm in arms:
         evaluate_bests(arm, race)
-    print_table(arms, race)
+    print_table(arms, race, seeds, skipped)
     return arms
 
 
 def main() -> None:
-    race, out = parse_race()
+    race, seeds, tools, out = parse_race()
     check_dataset()
     if out is None:
         with tempfile.TemporaryDirectory(prefix="fashion-race-") as tmp:
-            arms = run_race(race, Path(tmp))
+            arms = run_race(race, seeds, tools, Path(tmp))
     else:
         if out.exists() and any(out.iterdir()):
             sys.exit(f"bench_fashion_race: --out {out} is not empty: give a new folder")
         out.mkdir(parents=True, exist_ok=True)
-        arms = run_race(race, out.absolute())
+        arms = run_race(race, seeds, tools, out.absolute())
         print(f"runs kept in {out}")
-    empty = [arm.tool for arm in arms if arm.best() is None]
+    empty = sorted({arm.tool for arm in arms if arm.best() is None})
     if empty:
         sys.exit(
             f"bench_fashion_race: no complete trial from {', '.join(empty)}: nothing to compare "
             "(a busy machine? see the trials' output.log under --out DIR)"
         )
+
+
+TOOLS: dict[str, Callable[[Race, Path], Arm]] = {
+    "flagrun": run_flagrun,
+    "hyperopt": run_hyperopt,
+    "optuna": run_optuna,
+    "keras_tuner": run_keras_tuner,
+}
+TOOL_MODULES = {"hyperopt": "hyperopt", "keras_tuner": "keras_tuner"}  # not flagrun's deps
 
 
 if __name__ == "__main__":

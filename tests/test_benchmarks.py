@@ -31,6 +31,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
         ("bench_fashion_race.py", ["--quick"], "TEST acc"),
         ("bench_pruning.py", ["--quick"], "compute ratio"),
         ("bench_search.py", ["--quick"], "regret"),
+        ("bench_compute.py", ["--quick"], "hours to regret"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:
