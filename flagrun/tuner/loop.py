@@ -341,7 +341,7 @@ class Tuner:
     def _poll_metrics(self, active: ActiveTrial) -> None:
         """Read a running trial's new points; prune it when it falls behind."""
         active.process.metrics.poll()
-        report_new_points(active, self.spec)
+        report_new_points(active, self.spec, lag=2 * METRIC_POLL_SECONDS)
         if not self.spec.early_stopping or active.pruned_at is not None or not active.reported:
             return
         if should_prune(active):

@@ -17,10 +17,6 @@ from flagrun.records import RunStatus, TrialState
 from flagrun.spec import TuningSpec
 from flagrun.tuner.job import Job
 
-# Seconds after a time step's end by which its points have reached the tuner (capture makes
-# the writers flush each point; the tuner polls every 0.5 s).
-TIME_STEP_LAG = 1.0
-
 
 @dataclass
 class ActiveTrial:
@@ -144,7 +140,9 @@ def missing_tag_message(tag: str, tags: list[str]) -> str:
     return f"metric tag {tag!r} not found; tags written: {shown}"
 
 
-def report_new_points(active: ActiveTrial, spec: TuningSpec, *, finished: bool = False) -> None:
+def report_new_points(
+    active: ActiveTrial, spec: TuningSpec, *, finished: bool = False, lag: float = 1.0
+) -> None:
     """Give the pruner the metric points it has not seen (every trial's whole curve must
     reach it, or later trials are judged against nothing). A step the pruner already has
     is skipped (Hugging Face's final evaluate repeats the last epoch's step): the first
@@ -153,8 +151,10 @@ def report_new_points(active: ActiveTrial, spec: TuningSpec, *, finished: bool =
     With ``earlyStopping: {resource: time}`` a point's step is its time since the trial
     started, in ``timeStep`` units, from the point's own wall time. Several epochs can
     land in one time step, and the last of them is what the trial had reached by its end:
-    so a time step is reported once it is over (a later step has a point, or its end is
-    ``TIME_STEP_LAG`` seconds past, or the trial ``finished``)."""
+    so a time step is reported once it is over: a later step has a point, or its end is
+    ``lag`` seconds past (by then its points have reached the tuner: capture makes the
+    writers flush each point, and the loop passes two of its polls), or the trial
+    ``finished``."""
     if active.tag is None:
         active.tag = metrics.find_tag(spec.metric_tag, active.process.metrics.tags())
     if not spec.early_stopping:
@@ -174,7 +174,7 @@ def report_new_points(active: ActiveTrial, spec: TuningSpec, *, finished: bool =
     active.reported = len(series)
     if active.pending is not None:
         step_end = active.started_at + active.pending[0] * resource.time_step
-        if finished or time.time() > step_end + TIME_STEP_LAG:
+        if finished or time.time() > step_end + lag:
             _report(active, *active.pending)
             active.pending = None
 
