@@ -48,7 +48,9 @@ __all__ = [
     "Resource",
     "check_settings",
     "make_pruner",
+    "pauses",
     "resource_of",
+    "setting",
 ]
 
 
@@ -68,6 +70,7 @@ class Pruner:
 
     class_name: str  # in optuna.pruners
     settings: Mapping[str, Any] = field(default_factory=dict)  # defaults over Optuna's
+    pauses: bool = False  # a stopped trial with a checkpoint waits for a promotion
 
     def defaults(self, max_parallel_trials: int) -> dict[str, Any]:
         """The settings flagrun adds, for a job with that many slots."""
@@ -97,6 +100,8 @@ PRUNERS: dict[str, Pruner] = {
     ),
     "successive_halving": Pruner("SuccessiveHalvingPruner"),  # Optuna's defaults
     "hyperband": Pruner("HyperbandPruner"),
+    # successive halving that pauses and promotes trials with checkpoints (tuner.promotion)
+    "asha": Pruner("SuccessiveHalvingPruner", pauses=True),
     "none": Pruner("NopPruner"),
 }
 DEFAULT_PRUNER = "percentile"
@@ -215,6 +220,26 @@ def resource_of(spec: TuningSpec) -> Resource:
         str(config.get("resource", "steps")),
         float(config.get("timeStep", Resource.time_step)),
     )
+
+
+def pauses(spec: TuningSpec) -> bool:
+    """Whether the spec's pruner pauses stopped trials for a later promotion."""
+    if not spec.early_stopping:
+        return False
+    row = PRUNERS.get(str((spec.early_stopping_config or {}).get("pruner", DEFAULT_PRUNER)))
+    return row is not None and row.pauses
+
+
+def setting(spec: TuningSpec, key: str) -> Any:
+    """A setting of the spec's pruner as built: given, else flagrun's default, else Optuna's."""
+    config = dict(spec.early_stopping_config or {})
+    row = PRUNERS[str(config.pop("pruner", DEFAULT_PRUNER))]
+    if key in config:
+        return config[key]
+    defaults = row.defaults(spec.max_parallel_trials)
+    if key in defaults:
+        return defaults[key]
+    return inspect.signature(row.optuna_class()).parameters[key].default
 
 
 def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:

@@ -59,8 +59,10 @@ def test_every_row_builds_with_its_defaults() -> None:
         "percentile": optuna.pruners.PercentilePruner,
         "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
         "hyperband": optuna.pruners.HyperbandPruner,
+        "asha": optuna.pruners.SuccessiveHalvingPruner,  # it pauses (tuner.promotion)
         "none": optuna.pruners.NopPruner,
     }
+    assert [name for name, row in PRUNERS.items() if row.pauses] == ["asha"]
 
 
 def test_an_unknown_pruner_is_a_spec_error() -> None:
@@ -186,3 +188,15 @@ def test_a_bad_time_step_in_a_file_names_its_line_and_the_fix(tmp_path) -> None:
         load_spec(path)
     assert "tuning.yml:5: earlyStopping.timeStep 0 is not" in str(caught.value)
     assert "timeStep: 1.0" in (caught.value.hint or "")
+
+
+def test_setting_reads_the_given_value_then_flagruns_default_then_optunas() -> None:
+    spec = _spec(early_stopping=True, early_stopping_config={"pruner": "asha"})
+    assert pruners.pauses(spec)
+    assert pruners.setting(spec, "reduction_factor") == 4  # Optuna's default
+    given = _spec(
+        early_stopping=True, early_stopping_config={"pruner": "asha", "reduction_factor": 3}
+    )
+    assert pruners.setting(given, "reduction_factor") == 3
+    assert pruners.setting(_spec(max_parallel_trials=8), "n_startup_trials") == 8
+    assert not pruners.pauses(_spec(early_stopping=True))

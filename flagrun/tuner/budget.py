@@ -24,6 +24,7 @@ from flagrun.records import TrialState, empty_counts
 INTERRUPTED = "interrupted"  # cut short by the tuner; its parameters run again
 SURPLUS = "surplus"  # asked beyond the budget and given back
 RETRY_OF = "retryOf"  # on a queued retry: the trialId it runs again
+PROMOTED = "promoted"  # on a retry that continues a paused trial (tuner.promotion)
 
 _STATES = {
     optuna.trial.TrialState.COMPLETE: TrialState.COMPLETE,
@@ -107,7 +108,10 @@ def give_back(study: optuna.Study, trial: optuna.Trial) -> None:
     trial.set_user_attr(SURPLUS, True)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     if retry_of is not None:  # a retry popped by the late asker stays queued
-        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: retry_of})
+        marks = {
+            key: trial.user_attrs[key] for key in (RETRY_OF, PROMOTED) if key in trial.user_attrs
+        }
+        study.enqueue_trial(dict(trial.params), user_attrs=marks)
 
 
 def fail_and_requeue(study: optuna.Study, trial: optuna.Trial) -> None:

@@ -25,7 +25,7 @@ from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
 from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
 from flagrun.runner import RunResult
-from flagrun.tuner import budget, resume
+from flagrun.tuner import budget, promotion, resume
 from flagrun.tuner.job import Job, trial_row
 from flagrun.tuner.request import JobResult
 from flagrun.tuner.trial import (
@@ -63,6 +63,11 @@ class Tuner:
         )
         self.active: dict[int, ActiveTrial] = {}
         self.resumed_from: dict[int, int] = {}  # trialId -> the interrupted trial it continues
+        # Paused trials wait for a promotion only where their folder and checkpoint are here
+        # and no other worker promotes them too.
+        self.pausing = (
+            pruners.pauses(self.spec) and isinstance(executor, LocalExecutor) and not job.shared
+        )
         self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
         self.tally_time = 0.0
         self.stop_reason: str | None = None
@@ -203,6 +208,8 @@ class Tuner:
 
     def _start_trial(self) -> bool:
         """Ask Optuna for a trial and start its process; False when it was one too many."""
+        if self.pausing:
+            self._queue_promotion()
         trial = self.study.ask()
         self.tally = None
         if not budget.within_budget(self.study, trial, self.spec.max_trials):
@@ -220,6 +227,9 @@ class Tuner:
             worker = f"{socket.gethostname()}:{os.getpid()}"
             _optuna.set_system_attr(self.study, trial, distributed.WORKER_ATTR, worker)
             self.heartbeats.beat([trial])
+        promoted = promotion.inherit_rungs(self.study, trial) if self.pausing else None
+        if promoted is not None:
+            self.progress.message(f"trial {trial_id}: promotes paused trial {promoted}")
         self._resume_checkpoint(trial, trial_id, run_dir)
         process = self.executor.start(launch_spec(self.job, trial_id, flags))
         active = ActiveTrial(trial, trial_id, flags, process)
@@ -228,6 +238,19 @@ class Tuner:
         self._write_hparams(hparams.write_session, run_dir, flags, TrialState.RUNNING)
         self.progress.trial_started(trial_id, flags, process.gpu)
         return True
+
+    def _queue_promotion(self) -> None:
+        """Queue the paused trial that is now among the best of its rung, when one is, the
+        budget has room and nothing else waits to run (``tuner.promotion``)."""
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+            return
+        if budget.Tally.of(trials).claimed >= self.spec.max_trials:
+            return
+        reduction_factor = pruners.setting(self.spec, "reduction_factor")
+        paused = promotion.next_promotion(trials, reduction_factor, self.study.direction)
+        if paused is not None:
+            promotion.promote(self.study, paused)
 
     def _resume_checkpoint(self, trial: optuna.Trial, trial_id: int, run_dir: Path) -> None:
         """A retry of an interrupted trial continues from its checkpoint (``tuner.resume``).
@@ -265,7 +288,7 @@ class Tuner:
             self._abort_missing_tag(active)
         row = self._row(active, verdict, duration=result.duration)
         self._write_trial_result(active, verdict)
-        if not active.interrupted:
+        if not active.interrupted and not (active.paused and verdict.state == TrialState.PRUNED):
             checkpoints.remove_keras_backups(active.process.run_dir)  # nothing resumes it
             self._annotate(active, verdict, result)
             self._upload(active)  # after the run folder is final
@@ -350,6 +373,10 @@ class Tuner:
             reason = f"pruned at step {last.step}"
             if pruners.resource_of(self.spec).is_time:
                 reason += f" after {last.wall_time - active.started_at:.0f} s"
+            if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
+                active.paused = True
+                active.trial.set_user_attr(promotion.PAUSED, True)
+                reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
             active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
     # -- interruption and resume -----------------------------------------------------------

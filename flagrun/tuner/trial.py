@@ -34,6 +34,7 @@ class ActiveTrial:
     pending: tuple[int, float] | None = None  # a time step not over yet: (step, last value)
     pruned_at: int | None = None
     interrupted: bool = False  # stopped by the tuner itself: its parameters run again
+    paused: bool = False  # stopped at a rung with its checkpoint kept (tuner.promotion)
 
     @property
     def series(self) -> list[metrics.Scalar]:

@@ -1,0 +1,103 @@
+"""Paused trials and their promotion (flagrun.tuner.promotion): the rule over a real
+in-memory Optuna study, and a whole job whose paused trial continues from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+
+from flagrun.metrics import read_scalars
+from flagrun.tuner import budget, promotion
+from tests.helpers import flagrun, make_project, trials_json, tuning_yaml
+
+MAXIMIZE = optuna.study.StudyDirection.MAXIMIZE
+
+
+def paused_at_rung_0(study: optuna.Study, value: float, *, paused: bool = True) -> None:
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study._storage.set_trial_system_attr(trial._trial_id, "completed_rung_0", value)
+    if paused:
+        trial.set_user_attr(promotion.PAUSED, True)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+
+def test_a_paused_trial_is_promoted_once_it_is_among_the_best_of_its_rung() -> None:
+    study = optuna.create_study(direction="maximize")
+    paused_at_rung_0(study, 0.9, paused=False)  # went on at once
+    paused_at_rung_0(study, 0.5)  # judged against 0.9 alone: paused
+    assert promotion.next_promotion(study.trials, 2, MAXIMIZE) is None  # 0.5 is not top half
+    paused_at_rung_0(study, 0.3)
+    paused_at_rung_0(study, 0.2)
+    chosen = promotion.next_promotion(study.trials, 2, MAXIMIZE)
+    assert chosen is not None and chosen.number == 1  # now 0.5 is in the top 2 of 4
+    promotion.promote(study, chosen)
+    # queued as a retry of trial 2, which holds budget and is not promoted twice
+    assert budget.Tally.of(study.trials).claimed == 5
+    assert promotion.next_promotion(study.trials, 2, MAXIMIZE) is None
+    retry = study.ask()
+    assert promotion.inherit_rungs(study, retry) == 2
+    assert promotion.rungs(study.trials[retry.number]) == [0.5]
+
+
+def test_when_minimizing_the_lowest_values_are_the_best() -> None:
+    study = optuna.create_study(direction="minimize")
+    for value in (0.1, 0.4, 0.2, 0.8):
+        paused_at_rung_0(study, value)
+    chosen = promotion.next_promotion(study.trials, 2, optuna.study.StudyDirection.MINIMIZE)
+    assert chosen is not None and promotion.rungs(chosen) == [0.1]
+
+
+# Each trial's quality is set by its id (trials run one at a time: 1 best, then worse),
+# whatever x is; the script keeps its epoch and quality in its checkpoint folder and
+# restarts after that epoch, as the checkpoint contract asks.
+RESUMABLE_TRAIN = textwrap.dedent(
+    """
+    import json, os, time
+    from flagrun import checkpoint_dir, flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    state_file = checkpoint_dir() / "state.json"
+    quality = {"1": 0.9, "2": 0.5, "3": 0.3, "4": 0.2}.get(os.environ["FLAGRUN_TRIAL_ID"], 0.1)
+    fresh = {"epoch": -1, "q": quality}
+    state = json.loads(state_file.read_text()) if state_file.exists() else fresh
+    print(f"starting at epoch {state['epoch'] + 1}")
+    for epoch in range(state["epoch"] + 1, 8):
+        time.sleep(0.3)
+        log_metrics({"val_acc": state["q"] * (epoch + 1) / 8}, step=epoch)
+        state_file.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_paused_trial_is_promoted_and_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    # Rungs at steps 2 and 4, halving. Trial 1 goes on; 2, 3 and 4 are paused at rung 0;
+    # once four values are in, trial 2's is in the top half, so trial 5 continues it from
+    # epoch 3, to be paused again at rung 1 behind trial 1.
+    stopping = {"pruner": "asha", "min_resource": 2, "reduction_factor": 2}
+    project = make_project(
+        tmp_path,
+        RESUMABLE_TRAIN,
+        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
+                    enableTrialEarlyStopping=True, earlyStopping=stopping),
+    )  # fmt: skip
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trial 5: promotes paused trial 2" in done.stdout
+    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
+    assert [trials[i]["state"] for i in range(1, 6)] == ["COMPLETE"] + ["PRUNED"] * 4
+    promoted = trials[5]
+    assert promoted["hyperparameters"] == trials[2]["hyperparameters"]
+    assert promoted["resumedFrom"] == 2
+    run_dir = Path(promoted["runDir"])
+    started = int((run_dir / "output.log").read_text().split("starting at epoch ")[1].split()[0])
+    assert started >= 3  # after trial 2's rung 0 (step 2), not from the start
+    steps = [point.step for point in read_scalars(run_dir)["val_acc"]]
+    assert steps == list(range(len(steps)))  # one curve: trial 2's epochs, then its own
+    reason = json.loads((run_dir / "run.json").read_text())["reason"]
+    assert reason.startswith(f"paused at step {promoted['trainingStep']}: its checkpoint waits")
+    assert promoted["trainingStep"] >= 4  # continued past rung 0, judged at rung 1
