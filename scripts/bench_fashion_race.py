@@ -84,6 +84,7 @@ class Race:
     max_layers: int | None  # caps num_layers (the smoke run only)
     cores: int
     parallel: int  # flagrun's maxParallelTrials
+    stopping: dict[str, Any] | None = None  # flagrun's earlyStopping (None: the YAML's)
 
     @property
     def budget(self) -> float:
@@ -152,6 +153,8 @@ def race_config(race: Race) -> dict[str, Any]:
         trialTimeout=race.timeout_for(race.flagrun_threads),
         seed=race.seed,
     )
+    if race.stopping is not None:
+        hp["earlyStopping"] = race.stopping
     if race.max_layers:
         layers = next(p for p in hp["params"] if p["parameterName"] == "num_layers")
         layers["maxValue"] = race.max_layers
@@ -529,6 +532,7 @@ def print_table(arms: list[Arm], race: Race, seeds: list[int], skipped: dict[str
         f"({race.timeout_for(race.flagrun_threads):g} s on flagrun's {race.flagrun_threads}), "
         f"seeds {', '.join(map(str, seeds))}"
         + (f", {race.samples} images" if race.samples else "")
+        + (f", flagrun earlyStopping {race.stopping}" if race.stopping is not None else "")
         + ("; medians over seeds" if len(seeds) > 1 else "")
     )
     header = (
@@ -593,6 +597,12 @@ def parse_race() -> tuple[Race, list[int], list[str], Path | None]:
     parser.add_argument("--seeds", type=int, default=1, help="races per tool, seeds from --seed")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"of {', '.join(TOOLS)}")
     parser.add_argument("--samples", type=int, default=0, help="train.py samples (0 = all)")
+    parser.add_argument(
+        "--stopping",
+        type=yaml.safe_load,
+        help="flagrun's earlyStopping as YAML, e.g. '{resource: time, timeStep: 10}' "
+        "(default: tuning.yml's, the percentile pruner on epochs)",
+    )
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="the smoke run (see above)")
     args = parser.parse_args()
@@ -611,6 +621,7 @@ def parse_race() -> tuple[Race, list[int], list[str], Path | None]:
         if hasattr(os, "sched_getaffinity")
         else os.cpu_count() or 1,
         parallel=2,
+        stopping=args.stopping,
     )
     if args.quick:
         race = replace(race, minutes=0.5, epochs=1, trial_timeout=20, samples=1000, max_layers=2)
