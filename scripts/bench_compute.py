@@ -11,6 +11,9 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 - flagrun_time: the same with ``earlyStopping: {pruner: percentile, resource: time,
   timeStep: ...}`` (trials compared at equal elapsed seconds); skipped, and said so, when
   this flagrun rejects the setting
+- flagrun_asha: the same with ``earlyStopping: {pruner: asha}``: successive halving that
+  pauses a stopped trial (curve_cost.py keeps its epoch in its checkpoint folder) and
+  continues it when it is later among the best of its rung
 - flagrun_none: `flagrun tune` without early stopping
 
   (maxTrials is set out of reach, the budget ends a job: TPE's random start-up is 10
@@ -79,6 +82,7 @@ CHANCE = 0.10
 METHODS = {
     "flagrun": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
+    "flagrun_asha": "flagrun, asha (pause, promote)",
     "flagrun_none": "flagrun, no early stopping",
     "optuna": "Optuna TPE + MedianPruner",
     "hyperopt": "hyperopt TPE",
@@ -289,6 +293,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
     if method == "flagrun_time":
         step = args.time_step * args.time_scale  # the tuner measures real seconds
         return {"pruner": "percentile", "resource": "time", "timeStep": step}
+    if method == "flagrun_asha":
+        return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
     return {} if method == "flagrun" else None
 
 

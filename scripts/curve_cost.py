@@ -54,7 +54,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from curve import CHANCE, NOISE, OPTIMIZER_PENALTY, OPTIMIZER_SPEED, OPTIMUM, curve  # noqa: E402
 
-from flagrun import flag_integer, flag_numeric, flag_string, flags, log_metrics  # noqa: E402
+from flagrun import (  # noqa: E402
+    checkpoint_dir,
+    flag_integer,
+    flag_numeric,
+    flag_string,
+    flags,
+    log_metrics,
+)
 
 __all__ = ["BEST_FLAGS", "OPTIMUM", "epoch_seconds", "quality", "speed", "val_acc_curve"]
 
@@ -172,11 +179,18 @@ def main() -> None:
     values = {name: getattr(FLAGS, name) for name in BEST_FLAGS}
     seconds = epoch_seconds(FLAGS.width, FLAGS.layers, FLAGS.batch_size)
     ledger = Ledger(FLAGS.ledger, FLAGS.time_scale) if FLAGS.ledger else None
+    # The checkpoint contract: the last finished epoch, so a paused or interrupted trial
+    # continues after it (the curve is a function of the flags and the seed).
+    checkpoint = checkpoint_dir() / "epoch"
+    done = int(checkpoint.read_text()) if checkpoint.exists() else 0
     for epoch, val_acc in enumerate(val_acc_curve(values, FLAGS.epochs, FLAGS.seed), start=1):
+        if epoch <= done:
+            continue
         time.sleep(seconds * FLAGS.time_scale)
         log_metrics({"val_acc": val_acc, "epoch_seconds": seconds}, step=epoch)
         if ledger:
             ledger.write(epoch, seconds, val_acc)
+        checkpoint.write_text(str(epoch))
         print(f"epoch {epoch}/{FLAGS.epochs} val_acc {val_acc:.4f} ({seconds:.1f} s)", flush=True)
 
 
