@@ -179,7 +179,9 @@ def test_max_trials_is_a_global_budget_no_worker_overshoots(
     pg: str, study_name: str, tmp_path: Path
 ) -> None:
     project = tuning_project(tmp_path / "p", max_trials=5, parallel=2)
-    env = worker_env(pg, None)
+    # No worker dies here: a slow heartbeat keeps a worker stalled by a busy machine from
+    # being swept as dead (its trial would then count as interrupted and run again).
+    env = worker_env(pg, None, heartbeat=5.0)
     workers = [start_worker(project, study_name, env, "sleep=0") for _ in range(3)]
     for worker in workers:
         output = worker.communicate(timeout=180)[0]
