@@ -196,7 +196,7 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
 
 def _check_resource(own: Mapping[str, Any]) -> Problem | None:
     """The problem of the ``resource`` and ``timeStep`` keys, or None."""
-    kind = own.get("resource", "steps")
+    kind = own.get("resource", FLAGRUN_SETTINGS["resource"])
     if kind not in RESOURCES:
         near = closest(str(kind), RESOURCES)
         return Problem(
@@ -206,7 +206,7 @@ def _check_resource(own: Mapping[str, Any]) -> Problem | None:
             if near
             else "steps compares trials at equal steps, time at equal seconds since they started",
         )
-    step = own.get("timeStep", Resource.time_step)
+    step = own.get("timeStep", FLAGRUN_SETTINGS["timeStep"])
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
         hint = "write timeStep: 1.0 (the seconds one step of elapsed time lasts)"
         return Problem("timeStep", f"{step!r} is not a number of seconds above 0", hint)
@@ -215,11 +215,8 @@ def _check_resource(own: Mapping[str, Any]) -> Problem | None:
 
 def resource_of(spec: TuningSpec) -> Resource:
     """What the spec's early stopping compares trials at (steps when it says nothing)."""
-    config = spec.early_stopping_config or {}
-    return Resource(
-        str(config.get("resource", "steps")),
-        float(config.get("timeStep", Resource.time_step)),
-    )
+    given = {**FLAGRUN_SETTINGS, **(spec.early_stopping_config or {})}
+    return Resource(str(given["resource"]), float(given["timeStep"]))
 
 
 def pauses(spec: TuningSpec) -> bool:
