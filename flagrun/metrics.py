@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flagrun._crc32c import masked_crc32c, masked_crc32c_many
 from flagrun.errors import MetricsError
-from flagrun.sources import Scalar
+from flagrun.sources import Scalar, last_points
 from flagrun.sources.events import LOG_DIR, SKIP_DIRS, EventReader
 from flagrun.tags import display_names, find_tag, metric_name, resolve_tag
 
@@ -53,18 +53,7 @@ def summarize(run_dir: Path) -> dict[str, dict]:
 
     Non-finite values are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``.
     """
-    summary = {}
-    for tag, series in sorted(read_scalars(run_dir).items()):
-        if series:
-            last = series[-1]
-            summary[tag] = {"value": _json_number(last.value), "step": last.step}
-    return summary
-
-
-def _json_number(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return last_points(read_scalars(run_dir))
 
 
 # -- Aggregation ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ together), which every executor uses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,25 @@ class MetricSource(Protocol):
     def tags(self) -> list[str]:
         """The scalar tags read so far, sorted."""
         ...
+
+
+def last_points(scalars: dict[str, list[Scalar]]) -> dict[str, dict]:
+    """``{tag: {"value": last value, "step": its step}}``, tags sorted, as run.json keeps them.
+
+    JSON has no NaN or infinity: they are written as the strings ``"nan"``, ``"inf"``,
+    ``"-inf"``.
+    """
+    return {
+        tag: {"value": _json_number(series[-1].value), "step": series[-1].step}
+        for tag, series in sorted(scalars.items())
+        if series
+    }
+
+
+def _json_number(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 def for_run(run_dir: Path) -> MetricSource:
