@@ -46,7 +46,7 @@ _LAZY = {
     "log_metrics": "flagrun.writer",
     "report": "flagrun.objective",
     "should_stop": "flagrun.objective",
-    "train": "flagrun.runner",
+    "train": "flagrun.training",
     "tune": "flagrun.tuner",
     "trials": "flagrun.collect",
     "collect": "flagrun.collect",

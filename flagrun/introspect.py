@@ -358,3 +358,37 @@ def _from_description(trainer: Trainer, data: dict[str, Any]) -> DeclaredFlags:
         if item.get("required") and item.get("names"):
             declared.required.add(item["names"][0])
     return declared
+
+
+# -- values checked against declarations --------------------------------------------------
+
+
+def check_flags(script: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Coerce ``values`` against the flags ``script`` declares (read statically)."""
+    return check_values(declared_flags(script), values)
+
+
+def check_values(declared: DeclaredFlags, values: dict[str, Any]) -> dict[str, Any]:
+    """Coerce ``values`` against ``declared`` (either spelling of a name where the parser
+    takes both); FlagError for unknown or bad ones. With nothing declared (a trainer
+    whose arguments are unknown) they go through unchecked."""
+    if not declared:
+        return dict(values)
+    checked = {}
+    for name, raw in values.items():
+        flag = declared.find(name)
+        if flag is None:
+            if declared.complete:
+                raise _unknown_flag(declared.script, name, list(declared))
+            checked[name] = raw
+            continue
+        checked[name] = coerce(flag, raw)
+    return checked
+
+
+def _unknown_flag(script: str, name: str, known: list[str]) -> FlagError:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"declared flags: {', '.join(known)}"
+    return FlagError(f"flag {name!r} is not declared by {script}", hint=hint)

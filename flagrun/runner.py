@@ -2,18 +2,16 @@
 
 ``start()`` writes run.json (RUNNING) before the child starts, so a run that
 never finishes is never mistaken for a finished one; ``RunHandle.wait()``
-finalizes it exactly once. ``train()`` is the library verb behind
-``flagrun train``. Knows nothing of Optuna.
+finalizes it exactly once. The ``flagrun train`` verb over it is ``flagrun.training``;
+the tuner's executors start trials through it too. Knows nothing of Optuna.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import select
 import shlex
-import shutil
 import signal
 import stat
 import subprocess
@@ -23,19 +21,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from flagrun import _interrupt, _leftovers, store
+from flagrun import _leftovers, store
 from flagrun._atomic import read_json
 from flagrun.checkpoints import CHECKPOINT_DIR_ENV, CHECKPOINT_SUBDIR
-from flagrun.errors import FlagError, RunError, UsageError, describe_os_error
+from flagrun.errors import RunError, describe_os_error
 from flagrun.objective import STOP_FILE
 from flagrun.records import RunRecord, RunStatus
+from flagrun.sources import last_points
 from flagrun.sources.hypertune import METRIC_FILE, HypertuneReader
-
-if TYPE_CHECKING:
-    from flagrun.introspect import DeclaredFlags
-    from flagrun.launch import Trainer
 
 STOP_GRACE_SECONDS = 5.0
 LEFTOVER_GRACE_SECONDS = 1.0  # what a run left running when it exited gets after SIGTERM
@@ -197,6 +192,7 @@ def start(spec: RunSpec) -> RunHandle:
     """Start the run without waiting; run.json says RUNNING before the child exists."""
     spec.run_dir = Path(spec.run_dir)
     record = initial_record(spec)
+    record.git = _git_info(spec.project_dir)  # before the child: a slow git widens no window
     store.write_run(spec.run_dir, record)
     script = _script_in_snapshot(spec)
     if not script.is_file():
@@ -223,18 +219,28 @@ def start(spec: RunSpec) -> RunHandle:
         record.status, record.reason, record.end = RunStatus.FAILED, f"cannot start: {exc}", _now()
         store.write_run(spec.run_dir, record)
         raise RunError(f"cannot start {script}: {exc}") from None
-    since = store.process_start_time(proc.pid) or 0
-    _leftovers.GUARD.watch(str(spec.run_dir), proc.pid, since)
-    record.child_pid = proc.pid
-    record.git = _git_info(spec.project_dir)
-    handle = RunHandle(spec, proc, record, log, started, since)
-    try:
+    handle: RunHandle | None = None
+    try:  # from the moment the child exists: a full disk or a Ctrl-C leaves none unrecorded
+        handle = RunHandle(spec, proc, record, log, started)
+        record.child_pid = proc.pid
         store.write_run(spec.run_dir, record)
-    except BaseException:  # a full disk, a Ctrl-C: no child runs unrecorded
-        handle.stop(RunStatus.KILLED, "could not record the run", grace=0)
-        handle.wait()
+    except BaseException:
+        if handle is None:
+            _kill_unwatched(proc, log, spec.run_dir)
+        else:
+            handle.stop(RunStatus.KILLED, "could not record the run", grace=0)
+            handle.wait()
         raise
     return handle
+
+
+def _kill_unwatched(proc: subprocess.Popen[bytes], log: IO[bytes], run_dir: Path) -> None:
+    """End a child interrupted before its handle existed: kill its group, close its log."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+    _leftovers.GUARD.release(str(run_dir))
 
 
 class RunHandle:
@@ -247,7 +253,6 @@ class RunHandle:
         record: RunRecord,
         log: IO[bytes],
         started: float,
-        since: int = 0,
     ) -> None:
         self.spec = spec
         self.run_dir = spec.run_dir
@@ -256,7 +261,9 @@ class RunHandle:
         self._record = record
         self._log = log
         self._started = started
-        self._since = since  # the child's start time, in clock ticks since boot
+        # The child's start time (clock ticks since boot) tells its leftovers from strangers.
+        self._since = store.process_start_time(proc.pid) or 0
+        _leftovers.GUARD.watch(str(spec.run_dir), proc.pid, self._since)
         self._stop: tuple[RunStatus, str] | None = None
         self._kill_at: float | None = None
         self._result: RunResult | None = None
@@ -520,7 +527,7 @@ def _merge_child_flags(record: RunRecord, run_dir: Path) -> None:
             record.flag_sources = data["sources"]
 
 
-def _has_event_files(run_dir: Path) -> bool:
+def has_event_files(run_dir: Path) -> bool:
     """Whether the run wrote TensorBoard events (outside its source snapshot)."""
     for _, dirs, files in os.walk(run_dir):
         dirs[:] = [d for d in dirs if d != store.SOURCE_DIR and not d.startswith(".")]
@@ -532,7 +539,7 @@ def _has_event_files(run_dir: Path) -> bool:
 def _add_metrics(record: RunRecord, run_dir: Path) -> None:
     """The last value of every tag the run wrote (event files, then its hypertune file)."""
     # Reading events costs numpy + protobuf imports (~0.2 s): skip them when there are none.
-    if _has_event_files(run_dir):
+    if has_event_files(run_dir):
         try:
             from flagrun import metrics
 
@@ -542,177 +549,4 @@ def _add_metrics(record: RunRecord, run_dir: Path) -> None:
             record.metrics_error = f"{type(exc).__name__}: {exc}"
     reader = HypertuneReader(run_dir / METRIC_FILE)  # a file it cannot read reads as empty
     if reader.poll():
-        for tag, series in reader.scalars.items():
-            last = series[-1]
-            record.metrics[tag] = {"value": _json_number(last.value), "step": last.step}
-
-
-def _json_number(value: float) -> float | str:
-    """JSON has no NaN or infinity: they are written as text, as metrics.summarize does."""
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-# -- the library verb -------------------------------------------------------------------------
-
-
-def train(
-    script: str | os.PathLike[str],
-    flags: dict[str, Any] | None = None,
-    *,
-    flags_file: str | os.PathLike[str] | None = None,
-    runs_dir: str | os.PathLike[str] = "runs",
-    timeout: float | None = None,
-    label: str | None = None,
-    echo: bool = True,
-    args: list[str] | None = None,
-) -> RunResult:
-    """Run ``script`` once with ``flags``, isolated in a new folder under ``runs_dir``.
-
-    A script inside a package (``trainer/task.py``) runs as ``python -m trainer.task``
-    from the package root, as Cloud ML runs it; ``args`` come before the flags. Flags
-    and options are checked before anything is created, and a run that cannot start
-    leaves no folder behind. On Ctrl-C or SIGTERM the run is stopped (SIGTERM to its
-    process group, SIGKILL after a grace) and recorded KILLED, then the
-    KeyboardInterrupt is raised again.
-    """
-    from flagrun.launch import find_trainer
-
-    script_path = Path(script).absolute()
-    if not script_path.is_file():
-        raise UsageError(f"no such script: {script}", hint="give the path of a Python file")
-    trainer = find_trainer(script_path, None, ())
-    values = check_flags(trainer.file, _merged_flags(flags, flags_file))
-    check_timeout(timeout, "--timeout")
-    runs = Path(runs_dir).absolute()
-    with _interrupt.sigterm_as_interrupt():
-        handle = _start_run(trainer, values, list(args or ()), runs, timeout, label, echo)
-        try:
-            result = handle.wait()
-        except KeyboardInterrupt as exc:
-            handle.stop(RunStatus.KILLED, f"interrupted ({_interrupt.what(exc)})")
-            _wait_through_interrupts(handle)
-            _write_hparams_session(handle.run_dir)
-            raise
-    if result.record_error is not None:
-        print(f"flagrun train: warning: {result.record_error}", file=sys.stderr)
-    _write_hparams_session(handle.run_dir)
-    return result
-
-
-def _start_run(
-    trainer: Trainer,
-    values: dict[str, Any],
-    args: list[str],
-    runs: Path,
-    timeout: float | None,
-    label: str | None,
-    echo: bool,
-) -> RunHandle:
-    """Make the run folder, snapshot the source, start the child; on any failure before the
-    child runs (a full disk, Ctrl-C during the snapshot), remove the folder again."""
-    run_dir = store.new_run_dir(runs)
-    try:
-        source = run_dir / store.SOURCE_DIR
-        source_hash = store.snapshot_source(trainer.root, source, exclude=[runs])
-        spec = RunSpec(
-            script=trainer.file,
-            run_dir=run_dir,
-            source_dir=source,
-            project_dir=Path.cwd(),
-            flags=values,
-            module=trainer.module,
-            args=args,
-            timeout=timeout,
-            label=label,
-            echo=echo,
-            source_hash=source_hash,
-        )
-        return start(spec)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
-def check_timeout(timeout: float | None, option: str) -> None:
-    """A timeout is a positive, finite number of seconds (or None: no timeout)."""
-    if timeout is None:
-        return
-    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-    if not number or not 0 < timeout < math.inf:
-        raise UsageError(
-            f"{option} {timeout!r} is not a positive number of seconds",
-            hint=f"e.g. {option} 3600, or leave it out for no time limit",
-        )
-
-
-def _write_hparams_session(run_dir: Path) -> None:
-    """TensorBoard HParams data for a run that wrote events for TensorBoard to show.
-
-    (Skipped otherwise: it would cost every run the protobuf import.)
-    """
-    if not _has_event_files(run_dir):
-        return
-    from flagrun import hparams
-
-    try:
-        hparams.write_run_session(run_dir)
-    except (OSError, ValueError) as exc:
-        print(f"flagrun: could not write TensorBoard hparams data: {exc}", file=sys.stderr)
-
-
-def _wait_through_interrupts(handle: RunHandle) -> RunResult:
-    while True:
-        try:
-            return handle.wait()
-        except KeyboardInterrupt:
-            handle.stop(RunStatus.KILLED, grace=0)  # a second Ctrl-C or SIGTERM: kill now
-
-
-def _merged_flags(
-    flags: dict[str, Any] | None, flags_file: str | os.PathLike[str] | None
-) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    if flags_file is not None:
-        # `from flagrun import flags` would give the flags() function, not the module.
-        from flagrun.flags import read_flags_file
-
-        merged.update(read_flags_file(Path(flags_file)))
-    merged.update(flags or {})
-    return merged
-
-
-def check_flags(script: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Coerce ``values`` against the flags ``script`` declares (read statically)."""
-    from flagrun import introspect
-
-    return check_values(introspect.declared_flags(script), values)
-
-
-def check_values(declared: DeclaredFlags, values: dict[str, Any]) -> dict[str, Any]:
-    """Coerce ``values`` against ``declared`` (either spelling of a name where the parser
-    takes both); FlagError for unknown or bad ones. With nothing declared (a trainer
-    whose arguments are unknown) they go through unchecked."""
-    from flagrun.flags import coerce
-
-    if not declared:
-        return dict(values)
-    checked = {}
-    for name, raw in values.items():
-        flag = declared.find(name)
-        if flag is None:
-            if declared.complete:
-                raise _unknown_flag(declared.script, name, list(declared))
-            checked[name] = raw
-            continue
-        checked[name] = coerce(flag, raw)
-    return checked
-
-
-def _unknown_flag(script: str, name: str, known: list[str]) -> FlagError:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]}?" if close else f"declared flags: {', '.join(known)}"
-    return FlagError(f"flag {name!r} is not declared by {script}", hint=hint)
+        record.metrics.update(last_points(reader.scalars))

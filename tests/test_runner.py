@@ -142,6 +142,37 @@ def test_child_flags_json_is_merged(tmp_path):
     assert record.flag_sources == {"units": "argv"}
 
 
+@pytest.mark.parametrize("call", [1, 2])  # reading the child's start time; run.json again
+def test_ctrl_c_right_after_the_child_starts_leaves_it_stopped(tmp_path, monkeypatch, call):
+    """A Ctrl-C in the instant between Popen and the run's second record stops the child
+    before it propagates, with the run's handle (call 2) or before it exists (call 1)."""
+    spec = make_spec(tmp_path, "sleeper.py")
+    real_start_time, real_write = store.process_start_time, store.write_run
+    children = []
+
+    def interrupt_start_time(pid):
+        if pid == os.getpid():  # the runner's own, for run.json: not yet
+            return real_start_time(pid)
+        children.append(pid)
+        raise KeyboardInterrupt
+
+    def interrupt_second_write(run_dir, record):
+        if record.child_pid is None or children:  # the first write, or the final one
+            return real_write(run_dir, record)
+        children.append(record.child_pid)
+        raise KeyboardInterrupt
+
+    if call == 1:
+        monkeypatch.setattr(store, "process_start_time", interrupt_start_time)
+    else:
+        monkeypatch.setattr(store, "write_run", interrupt_second_write)
+    with pytest.raises(KeyboardInterrupt):
+        runner.start(spec)
+    monkeypatch.setattr(store, "process_start_time", real_start_time)
+    [pid] = children
+    assert gone(pid)
+
+
 def test_running_record_exists_before_the_child_finishes(tmp_path):
     spec = make_spec(tmp_path, "sleeper.py")
     handle = runner.start(spec)
@@ -150,13 +181,6 @@ def test_running_record_exists_before_the_child_finishes(tmp_path):
     assert store.effective_status(record) == "RUNNING"
     handle.stop(grace=0.2)
     handle.wait()
-
-
-def test_missing_script_is_a_user_error(tmp_path):
-    with pytest.raises(Exception) as info:
-        runner.train(tmp_path / "nope.py", runs_dir=tmp_path / "runs")
-    assert "no such script" in str(info.value)
-    assert not (tmp_path / "runs").exists()
 
 
 def test_two_concurrent_runs_are_isolated(tmp_path):
@@ -264,17 +288,6 @@ def test_a_50_mb_line_is_copied_and_logged_whole_in_linear_time(tmp_path):
     assert took < 8, f"{took:.1f} s"  # 20 s when every chunk rescanned the whole line
 
 
-@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
-def test_a_timeout_that_is_not_a_positive_number_is_refused_before_anything_is_made(
-    tmp_path, timeout
-):
-    folder = project(tmp_path, "echo_args.py")
-    done = flagrun(folder, "train", "echo_args.py", "--timeout", timeout)
-    assert done.returncode == 2, done.stderr
-    assert f"--timeout {float(timeout)!r} is not a positive number of seconds" in done.stderr
-    assert not (folder / "runs").exists()
-
-
 def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path):
     folder = project(tmp_path)
     (folder / "vandal.py").write_text(
@@ -285,38 +298,3 @@ def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path):
     assert "Traceback" not in done.stderr
     [run_dir] = (folder / "runs").iterdir()
     assert store.read_run(run_dir).status == "COMPLETED"
-
-
-def big_project(folder: Path) -> Path:
-    """A project whose source snapshot takes a while: 1,900 small modules and 30 MB of text."""
-    (folder / "lib").mkdir(parents=True)
-    for index in range(1900):
-        (folder / "lib" / f"m{index}.py").write_text(f"x = {index}\n")
-    (folder / "notes").mkdir()
-    for index in range(30):
-        (folder / "notes" / f"n{index}.txt").write_bytes(b"n" * 1_000_000)
-    return folder
-
-
-def interrupt_during_snapshot(
-    folder: Path, record: str, *args: str, signum: int = signal.SIGINT
-) -> subprocess.Popen:
-    """Start ``flagrun ARGS`` and Ctrl-C it (or send ``signum``) once its folder's source/
-    exists and ``record`` (run.json, job.json) does not yet: mid source snapshot."""
-    proc = start_flagrun(folder, *args)
-
-    def mid_snapshot() -> bool:
-        return any(not (source.parent / record).exists() for source in folder.glob("runs/*/source"))
-
-    wait_for(mid_snapshot, timeout=30, what="the source snapshot to start")
-    proc.send_signal(signum)
-    proc.wait(timeout=30)
-    return proc
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_run_folder(tmp_path, signum):
-    folder = big_project(project(tmp_path, "echo_args.py"))
-    proc = interrupt_during_snapshot(folder, "run.json", "train", "echo_args.py", signum=signum)
-    assert proc.returncode == 128 + signum, proc.stdout.read()
-    assert list((folder / "runs").iterdir()) == []

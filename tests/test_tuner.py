@@ -572,7 +572,7 @@ def test_resume_refuses_what_would_change_the_search_instead_of_ignoring_it(
 def test_ctrl_c_or_sigterm_during_the_source_snapshot_leaves_no_job_folder(
     project: Path, signum: int
 ) -> None:
-    from tests.test_runner import big_project, interrupt_during_snapshot
+    from tests.test_training import big_project, interrupt_during_snapshot
 
     big_project(project)
     args = ["tune", "train.py", "--config", "tuning.yml"]

@@ -42,9 +42,9 @@ def parse_values(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the script; the exit status is the script's (128+signal when killed)."""
-    from flagrun import runner
+    from flagrun import training
 
-    result = runner.train(
+    result = training.train(
         args.script,
         parse_values(args.values),
         flags_file=args.flags,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flagrun import introspect, runner, space
+from flagrun import introspect, space
 from flagrun.errors import UsageError
 from flagrun.gpus import parse_gpus
 from flagrun.introspect import DeclaredFlags
@@ -94,7 +94,7 @@ def _fixed_values(
             f"{', '.join(clash)} is tuned by the YAML and also fixed on the command line",
             hint="drop the NAME=VALUE, or the parameter from params",
         )
-    return runner.check_values(declared, values)
+    return introspect.check_values(declared, values)
 
 
 def _launch(

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from flagrun import distributed, jobstore, runner, storage, store
+from flagrun import distributed, introspect, jobstore, storage, store
 from flagrun.errors import FlagrunError, UsageError
 from flagrun.launch import Trainer, find_trainer
 from flagrun.records import JobRecord, Launch
@@ -54,7 +54,7 @@ def join_job(
         plan_notes = plan.notes
     else:  # rejoining from this machine's snapshot
         trainer = find_trainer(request.script, None, ())
-        fixed = runner.check_flags(trainer.file, fixed or {})
+        fixed = introspect.check_flags(trainer.file, fixed or {})
         launch = launch or Launch()
     if spec.resume_job_id:
         raise UsageError(
