@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flagrun import distributed, introspect, jobstore, storage, store
 from flagrun.errors import FlagrunError, UsageError
@@ -31,6 +31,9 @@ from flagrun.tuner.setup import (
     study_in,
 )
 
+if TYPE_CHECKING:
+    import optuna
+
 
 def join_job(
     request: TuneRequest,
@@ -47,52 +50,13 @@ def join_job(
             "--storage postgresql://USER@HOST/DB --study mnist",
         )
     name = distributed.check_study_name(request.study)
-    plan_notes: list[str] = []
-    if spec is None:
-        plan = make_plan(request, load_request_spec(request))
-        spec, trainer, fixed, launch = plan.spec, plan.trainer, plan.fixed, plan.launch
-        plan_notes = plan.notes
-    else:  # rejoining from this machine's snapshot
-        trainer = find_trainer(request.script, None, ())
-        fixed = introspect.check_flags(trainer.file, fixed or {})
-        launch = launch or Launch()
-    if spec.resume_job_id:
-        raise UsageError(
-            "resumePreviousJobId does not apply to a shared study",
-            hint="run the same command again: workers rejoin the study by its --study name",
-        )
+    plan = _worker_plan(request, spec, fixed, launch)
     backend = storage.open_database(request.storage)
     artifacts = open_artifacts(request.artifacts)
     job_dir = request.runs_dir / name
-    staging, source_hash = _stage_source(trainer, request.runs_dir, name)
-    ours = spec
+    staging, source_hash = _stage_source(plan.trainer, request.runs_dir, name)
     try:
-        meta = {
-            "spec": spec.to_dict(),
-            "script": trainer.entry,
-            "fixed_flags": fixed,
-            "launch": launch.to_dict(),
-            "source_hash": source_hash,
-            "artifacts": request.artifacts,
-            "created": now(),
-        }
-        shared = distributed.join_study(
-            backend,
-            name,
-            meta,
-            lambda spec_dict, create: study_in(
-                backend, name, _worker_spec(spec_dict, ours), create=create
-            ),
-        )
-        verb = "created" if shared.created else "joined"
-        notes = [f"{verb} study {name} in {storage.mask(request.storage)}", *plan_notes]
-        if not shared.created:
-            spec = _adopt_study_spec(shared.meta, spec, request, name, notes)
-            _check_same_fixed(shared.meta, fixed, name)
-            if source_hash and shared.meta.get("source_hash") != source_hash:
-                notes.append(f"your source differs from the one study {name} started with")
-        elif spec.algorithm == "GRID_SEARCH":
-            enqueue_grid(shared.study, spec)
+        shared, spec, notes = _join_study(backend, name, plan, source_hash, request)
         _place_source(staging, job_dir)
     finally:
         if staging is not None:
@@ -103,10 +67,10 @@ def join_job(
     record = new_record(
         job_dir,
         spec,
-        trainer,
+        plan.trainer,
         config=request.config,
         fixed_flags=shared.meta.get("fixed_flags", {}),
-        launch=launch,
+        launch=plan.launch,
         storage=storage.mask(request.storage),
         study=name,
         artifacts=artifacts_url,
@@ -115,7 +79,7 @@ def join_job(
         created=_created_before(job_dir),
     )
     jobstore.write_job(job_dir, record)
-    script_copy = job_dir / jobstore.SOURCE_DIR / trainer.entry
+    script_copy = job_dir / jobstore.SOURCE_DIR / plan.trainer.entry
     return Job(
         job_dir,
         record,
@@ -126,6 +90,77 @@ def join_job(
         artifacts=artifacts,
         artifact_prefix=name,
     )
+
+
+@dataclasses.dataclass
+class _WorkerPlan:
+    """What this worker brings to the study, checked as for a local job."""
+
+    spec: TuningSpec
+    trainer: Trainer
+    fixed: dict[str, Any]
+    launch: Launch
+    notes: list[str]
+
+
+def _worker_plan(
+    request: TuneRequest,
+    spec: TuningSpec | None,
+    fixed: dict[str, Any] | None,
+    launch: Launch | None,
+) -> _WorkerPlan:
+    """The tuning file's plan, or (``spec`` given) the one this machine's snapshot kept."""
+    if spec is None:
+        plan = make_plan(request, load_request_spec(request))
+        ours = _WorkerPlan(plan.spec, plan.trainer, plan.fixed, plan.launch, plan.notes)
+    else:  # rejoining from this machine's snapshot
+        trainer = find_trainer(request.script, None, ())
+        checked = introspect.check_flags(trainer.file, fixed or {})
+        ours = _WorkerPlan(spec, trainer, checked, launch or Launch(), [])
+    if ours.spec.resume_job_id:
+        raise UsageError(
+            "resumePreviousJobId does not apply to a shared study",
+            hint="run the same command again: workers rejoin the study by its --study name",
+        )
+    return ours
+
+
+def _join_study(
+    backend: optuna.storages.BaseStorage,
+    name: str,
+    plan: _WorkerPlan,
+    source_hash: str | None,
+    request: TuneRequest,
+) -> tuple[distributed.SharedStudy, TuningSpec, list[str]]:
+    """Create the study with this worker's plan, or join it under the study's own spec."""
+    meta = {
+        "spec": plan.spec.to_dict(),
+        "script": plan.trainer.entry,
+        "fixed_flags": plan.fixed,
+        "launch": plan.launch.to_dict(),
+        "source_hash": source_hash,
+        "artifacts": request.artifacts,
+        "created": now(),
+    }
+    shared = distributed.join_study(
+        backend,
+        name,
+        meta,
+        lambda spec_dict, create: study_in(
+            backend, name, _worker_spec(spec_dict, plan.spec), create=create
+        ),
+    )
+    verb = "created" if shared.created else "joined"
+    notes = [f"{verb} study {name} in {storage.mask(str(request.storage))}", *plan.notes]
+    spec = plan.spec
+    if not shared.created:
+        spec = _adopt_study_spec(shared.meta, spec, request, name, notes)
+        _check_same_fixed(shared.meta, plan.fixed, name)
+        if source_hash and shared.meta.get("source_hash") != source_hash:
+            notes.append(f"your source differs from the one study {name} started with")
+    elif spec.algorithm == "GRID_SEARCH":
+        enqueue_grid(shared.study, spec)
+    return shared, spec, notes
 
 
 def rejoin(request: TuneRequest, record: JobRecord, job_dir: Path) -> Job:
