@@ -12,7 +12,7 @@ error: changing a default is a one-line edit of the row. A YAML null is absence,
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -86,17 +86,12 @@ def look_up(mapping: Map, key: str, prefix: str = "") -> Found:
 
 def read_field(source: Source, field: Field, found: Found) -> Any:
     """The value of ``field`` for the spec; ``source.fail`` on a value of the wrong kind."""
-    name, kind, value = field.name, field.kind, found.value
-    absent = (
-        value is None
-        or (kind is Kind.TEXT and value == "")
-        or (field.zero_unset and value == 0 and not isinstance(value, bool))
-    )
-    if absent:
+    value = found.value
+    if _absent(field, value):
         if field.default is REQUIRED:
             hint = field.hint
-            if kind is Kind.ENUM and hint is None:
-                hint = f"add {name}: one of {', '.join(field.choices)}"
+            if field.kind is Kind.ENUM and hint is None:
+                hint = f"add {field.name}: one of {', '.join(field.choices)}"
             source.fail(found.missing_line or found.line, found.where, "is missing", hint=hint)
         if field.default is None:
             return None
@@ -105,62 +100,100 @@ def read_field(source: Source, field: Field, found: Found) -> Any:
     def fail(what: str, hint: str | None) -> NoReturn:
         source.fail(found.line, found.where, what, hint=hint)
 
-    if kind is Kind.ENUM:
-        choices = ", ".join(field.choices)
-        fold = str.upper if field.case == "upper" else str.lower
-        text = fold(value) if isinstance(value, str) else None
-        if text is None or text not in field.choices:
-            near = closest(fold(str(value)), field.choices)
-            hint = field.hint or (f"did you mean {near}?" if near else f"use one of {choices}")
-            fail(f"{value!r} is not one of {choices}", hint)
-        return field.choices[text] if isinstance(field.choices, Mapping) else text
-    if kind is Kind.WHOLE:
-        low, high = field.minimum, field.maximum
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        if low is not None and high is not None:  # a range: one message for every mistake
-            if not whole or not low <= value <= high:
-                span = f"from {_bound(low)} to {_bound(high)}"
-                fail(f"{value!r} is not a whole number {span}", field.hint)
-            return value
-        if not whole:
-            example = max(field.minimum or 0, 1)
-            fail(
-                f"{value!r} is not a whole number",
-                field.hint or f"write {name}: as an integer such as {example}",
-            )
-        if field.minimum is not None and value < field.minimum:
-            fail(f"{value} is less than {field.minimum}", f"set {name} to {field.minimum} or more")
-        if field.maximum is not None and value > field.maximum:
-            fail(f"{value} is more than {field.maximum}", f"set {name} to {field.maximum} or less")
+    return _READERS[field.kind](field, value, fail)
+
+
+Fail = Callable[[str, "str | None"], NoReturn]  # what, hint: one line naming the field
+
+
+def _absent(field: Field, value: Any) -> bool:
+    return (
+        value is None
+        or (field.kind is Kind.TEXT and value == "")
+        or (field.zero_unset and value == 0 and not isinstance(value, bool))
+    )
+
+
+def _read_enum(field: Field, value: Any, fail: Fail) -> Any:
+    choices = ", ".join(field.choices)
+    fold = str.upper if field.case == "upper" else str.lower
+    text = fold(value) if isinstance(value, str) else None
+    if text is None or text not in field.choices:
+        near = closest(fold(str(value)), field.choices)
+        fail(
+            f"{value!r} is not one of {choices}",
+            field.hint or (f"did you mean {near}?" if near else f"use one of {choices}"),
+        )
+    return field.choices[text] if isinstance(field.choices, Mapping) else text
+
+
+def _read_whole(field: Field, value: Any, fail: Fail) -> int:
+    name, low, high = field.name, field.minimum, field.maximum
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if low is not None and high is not None:  # a range: one message for every mistake
+        if not whole or not low <= value <= high:
+            span = f"from {_bound(low)} to {_bound(high)}"
+            fail(f"{value!r} is not a whole number {span}", field.hint)
         return value
-    if kind is Kind.BOOLEAN:
-        if not isinstance(value, bool):
-            fail(
-                f"{value!r} is not true or false",
-                field.hint or f"write {name}: true or {name}: false",
-            )
+    if not whole:
+        example = max(low or 0, 1)
+        fail(
+            f"{value!r} is not a whole number",
+            field.hint or f"write {name}: as an integer such as {example}",
+        )
+    if low is not None and value < low:
+        fail(f"{value} is less than {low}", f"set {name} to {low} or more")
+    if high is not None and value > high:
+        fail(f"{value} is more than {high}", f"set {name} to {high} or less")
+    return value
+
+
+def _read_boolean(field: Field, value: Any, fail: Fail) -> bool:
+    if not isinstance(value, bool):
+        name = field.name
+        hint = field.hint or f"write {name}: true or {name}: false"
+        fail(f"{value!r} is not true or false", hint)
+    return value
+
+
+def _read_text(field: Field, value: Any, fail: Fail) -> str:
+    if not isinstance(value, str) or not value:
+        fail(f"{value!r} is not text", field.hint or f"write {field.name}: as a path/name")
+    return value
+
+
+def _read_positive(field: Field, value: Any, fail: Fail) -> float:
+    number = as_number(value)
+    if number is None or number <= 0:
+        of = f" of {field.unit}" if field.unit else ""
+        fail(f"{value!r} is not a positive number{of}", field.hint)
+    return float(number)
+
+
+def _read_mapping(field: Field, value: Any, fail: Fail) -> dict:
+    if not isinstance(value, dict):
+        fail("is not a mapping", field.hint)
+    return value
+
+
+def _read_args(field: Field, value: Any, fail: Fail) -> tuple[str, ...]:
+    if isinstance(value, tuple):  # the default
         return value
-    if kind in (Kind.TEXT, Kind.NAME):
-        if not isinstance(value, str) or not value:
-            fail(f"{value!r} is not text", field.hint or f"write {name}: as a path/name")
-        return value
-    if kind is Kind.POSITIVE:
-        number = as_number(value)
-        if number is None or number <= 0:
-            of = f" of {field.unit}" if field.unit else ""
-            fail(f"{value!r} is not a positive number{of}", field.hint)
-        return float(number)
-    if kind is Kind.MAPPING:
-        if not isinstance(value, dict):
-            fail("is not a mapping", field.hint)
-        return value
-    if kind is Kind.ARGS:
-        if isinstance(value, tuple):  # the default
-            return value
-        if not isinstance(value, Seq) or None in value.raw:
-            fail("is not a list of arguments", field.hint or f"write {name}: [--name, value]")
-        return tuple(str(raw) for raw in value.raw)
-    raise AssertionError(f"no reader for {kind}")
+    if not isinstance(value, Seq) or None in value.raw:
+        fail("is not a list of arguments", field.hint or f"write {field.name}: [--name, value]")
+    return tuple(str(raw) for raw in value.raw)
+
+
+_READERS: dict[Kind, Callable[[Field, Any, Fail], Any]] = {
+    Kind.ENUM: _read_enum,
+    Kind.WHOLE: _read_whole,
+    Kind.BOOLEAN: _read_boolean,
+    Kind.TEXT: _read_text,
+    Kind.NAME: _read_text,
+    Kind.POSITIVE: _read_positive,
+    Kind.MAPPING: _read_mapping,
+    Kind.ARGS: _read_args,
+}
 
 
 def _bound(n: int) -> str:
