@@ -239,7 +239,9 @@ def _kill_unwatched(proc: subprocess.Popen[bytes], log: IO[bytes], run_dir: Path
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    log.close()
+    for pipe in (proc.stdout, proc.stderr, log):
+        if pipe is not None:
+            pipe.close()
     _leftovers.GUARD.release(str(run_dir))
 
 
