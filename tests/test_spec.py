@@ -177,7 +177,11 @@ def test_unknown_flag_names_script_declared_and_closest():
 
 def test_unknown_flag_is_skipped_when_declarations_are_incomplete():
     spec = load_spec(SPECS / "good_cloudml.yml")
-    check_against_flags(spec, Declared(Flag("dropout2", "numeric", 0.3), complete=False))
+    incomplete = Declared(Flag("dropout2", "numeric", 0.3), complete=False)
+    assert check_against_flags(spec, incomplete) is None  # dropout1 may well exist
+    wrong_type = Declared(Flag("dropout2", "integer", 3), complete=False)
+    with pytest.raises(SpecError, match="dropout2"):  # a declared one is still checked
+        check_against_flags(spec, wrong_type)
 
 
 @pytest.mark.parametrize(
