@@ -36,7 +36,14 @@ from flagrun.flags import FLAG_TYPES, Flag, coerce
 if TYPE_CHECKING:
     from flagrun.launch import Trainer
 
-__all__ = ["DESCRIBE_TIMEOUT_ENV", "DeclaredFlags", "declared_arguments", "declared_flags"]
+__all__ = [
+    "DESCRIBE_TIMEOUT_ENV",
+    "DeclaredFlags",
+    "check_flags",
+    "check_values",
+    "declared_arguments",
+    "declared_flags",
+]
 
 DESCRIBE_TIMEOUT_ENV = "FLAGRUN_DESCRIBE_TIMEOUT"
 DESCRIBE_TIMEOUT = 60.0  # seconds for a trainer to reach its argument parsing

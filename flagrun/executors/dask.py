@@ -21,147 +21,46 @@ worker's event topic, or Dask's rerun of the task finds the trial's started mark
 returns at once, or Dask gives up with ``KilledWorker``. The tuner then fails it as
 interrupted and runs its parameters again.
 
-``distributed`` is imported by this module only; nothing imports it unless a cluster
-is used.
+Reaching the cluster (``connect``) is ``_dask_connect``. ``distributed`` is imported by
+these two modules only; nothing imports them unless a cluster is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from flagrun import runner, store
-from flagrun.errors import FlagrunError, RunError, UsageError
+from flagrun.errors import FlagrunError, RunError
 from flagrun.executors import _dask_task as task
+from flagrun.executors._dask_connect import Connection, connect, first_line, float_env
 from flagrun.executors.base import TrialProcess
 from flagrun.records import RunStatus
 from flagrun.sources import Scalar
+
+__all__ = ["Connection", "DaskExecutor", "connect"]
 
 try:
     import distributed
 except ImportError:  # pragma: no cover (checked in connect, with an install hint)
     distributed = None  # type: ignore[assignment]
 
-TIMEOUT_ENV = "FLAGRUN_CLUSTER_TIMEOUT"  # seconds to reach the scheduler (default 10)
 RETURN_MB_ENV = "FLAGRUN_CLUSTER_RETURN_MB"  # folders up to this size come back through Dask
 SHARED_ENV = "FLAGRUN_CLUSTER_SHARED"  # auto: run in the driver's folder where a worker sees
 # it; no: always on the worker's disk, folders sent back
-DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETURN_MB = 256
 GPU_RECHECK_SECONDS = 5.0  # how often the workers' GPU resources are looked at again
 INLINE_SOURCE_BYTES = 4 << 20  # a source snapshot up to this size travels with each task
 _SYNC_SECONDS = 2.0  # how long result() waits for metric events still on their way
-_INSTALL_HINT = 'install it: pip install "flagrun[dask]"'
-
-
-# -- connecting -----------------------------------------------------------------------------
-
-
-@dataclass
-class Connection:
-    """A client of a Dask cluster, checked for flagrun on its workers."""
-
-    client: Any
-    owned: bool  # flagrun made the client, so flagrun closes it
-    address: str
-    notes: list[str] = field(default_factory=list)  # said when the job starts
-
-    def close(self) -> None:
-        if not self.owned:
-            return
-        # A client still trying to reach a lost scheduler logs the cancelled attempt with a
-        # traceback when closed: the user has been told in one line already.
-        quiet = getattr(self.client, "status", "running") != "running"
-        with (
-            _silenced("distributed.client", "distributed.utils", enabled=quiet),
-            contextlib.suppress(Exception),
-        ):
-            self.client.close(timeout=5)
-
-
-def connect(cluster: Any, timeout: float | None = None) -> Connection:
-    """A ``distributed.Client`` for ``cluster``, its workers checked.
-
-    ``cluster``: a scheduler address (``tcp://HOST:8786``, ``HOST:8786``), a ``Client``,
-    or a cluster object (``LocalCluster``, ``SSHCluster``, dask-jobqueue's ``SLURMCluster``).
-    An unreachable scheduler is a ``RunError`` of one line; so is a worker without flagrun.
-    """
-    if distributed is None:
-        raise UsageError("--cluster needs Dask distributed, which is not installed",
-                         hint=_INSTALL_HINT)  # fmt: skip
-    if timeout is None:
-        timeout = _float_env(TIMEOUT_ENV, DEFAULT_TIMEOUT)
-    if isinstance(cluster, distributed.Client):
-        client, owned = cluster, False
-    elif isinstance(cluster, str):
-        address = cluster.strip()
-        if not address:
-            raise UsageError("--cluster is empty", hint="give the scheduler's address, e.g. "
-                             "tcp://HOST:8786")  # fmt: skip
-        try:
-            client = distributed.Client(address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise RunError(
-                f"cannot reach the Dask scheduler at {address}: {_first_line(exc)}",
-                hint="start one with `dask scheduler` and workers with `dask worker ADDRESS`, "
-                "or fix --cluster / FLAGRUN_CLUSTER",
-            ) from None
-        except ValueError as exc:  # a malformed address
-            raise UsageError(f"--cluster {address!r}: {_first_line(exc)}",
-                             hint="write it like tcp://HOST:8786") from None  # fmt: skip
-        owned = True
-    elif hasattr(cluster, "scheduler_address"):
-        client, owned = distributed.Client(cluster, set_as_default=False), True
-    else:
-        raise UsageError(f"cluster={cluster!r} is neither an address nor a Dask client",
-                         hint="pass 'tcp://HOST:8786', a distributed.Client or a cluster "
-                         "object")  # fmt: skip
-    try:
-        notes = check_workers(client)
-    except (OSError, TimeoutError) as exc:
-        if owned:
-            client.close()
-        raise RunError(f"lost the Dask scheduler at {address_of(client)}: {_first_line(exc)}",
-                       hint="check that it still runs") from None  # fmt: skip
-    except BaseException:
-        if owned:
-            client.close()
-        raise
-    return Connection(client, owned, address_of(client), notes)
-
-
-def check_workers(client: Any) -> list[str]:
-    """Fail when a worker cannot run flagrun; notes for workers of another flagrun version."""
-    versions = client.get_versions(packages=["flagrun"])
-    ours = versions["client"]["packages"].get("flagrun")
-    missing, notes = [], []
-    for address, info in sorted(versions.get("workers", {}).items()):
-        theirs = (info or {}).get("packages", {}).get("flagrun")
-        if theirs is None:
-            missing.append(address)
-        elif ours and theirs != ours:
-            notes.append(f"Dask worker {address} has flagrun {theirs}, this driver {ours}")
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if missing[3:] else "")
-        raise RunError(f"flagrun is not installed on Dask worker {shown}",
-                       hint=f"every worker runs trials with flagrun: {_INSTALL_HINT} "
-                       "in the workers' environment")  # fmt: skip
-    return notes
-
-
-def address_of(client: Any) -> str:
-    return str(client.scheduler.address)
 
 
 # -- the executor -----------------------------------------------------------------------------
@@ -192,7 +91,7 @@ class DaskExecutor:
         self.gpus = gpus
         self.artifacts = artifacts
         self.artifact_prefix = artifact_prefix
-        limit_mb = _float_env(RETURN_MB_ENV, DEFAULT_RETURN_MB)
+        limit_mb = float_env(RETURN_MB_ENV, DEFAULT_RETURN_MB)
         self.return_limit = return_limit if return_limit is not None else int(limit_mb * 2**20)
         self.probe = (shared or os.environ.get(SHARED_ENV, "auto")).strip().lower() != "no"
         self.notify = notify or (lambda text: None)
@@ -331,7 +230,7 @@ class DaskExecutor:
             raise self._lost_scheduler(None)
 
     def _lost_scheduler(self, exc: BaseException | None) -> FlagrunError:
-        detail = f": {_first_line(exc)}" if exc is not None else ""
+        detail = f": {first_line(exc)}" if exc is not None else ""
         return RunError(f"lost the Dask scheduler at {self.address}{detail}",
                         hint="the job stays resumable: start the cluster again and run "
                         "`flagrun tune --resume JOB --cluster ADDRESS`")  # fmt: skip
@@ -483,7 +382,7 @@ class DaskTrial:
                 message
             )
         except Exception as exc:  # noqa: BLE001 (the scheduler is gone: the task is gone too)
-            self.lose(f"interrupted: lost the Dask scheduler ({_first_line(exc)})")
+            self.lose(f"interrupted: lost the Dask scheduler ({first_line(exc)})")
 
     def result(self) -> runner.RunResult:
         if self._result is not None:
@@ -513,7 +412,7 @@ class DaskTrial:
             try:
                 payload = future.result()
             except Exception as exc:  # noqa: BLE001 (its worker went away before we got it)
-                return self._lost_result(f"interrupted: its result was lost ({_first_line(exc)})")
+                return self._lost_result(f"interrupted: its result was lost ({first_line(exc)})")
             if payload.get("lost"):
                 return self._lost_result(
                     f"interrupted: Dask worker {self.worker or 'running it'} was lost"
@@ -525,7 +424,7 @@ class DaskTrial:
                 return self._lost_result(f"interrupted: its Dask workers died ({error})")
             where = f" on Dask worker {self.worker}" if self.worker else ""
             return self._failed(
-                f"the trial's task failed{where}: {type(error).__name__}: {_first_line(error)}"
+                f"the trial's task failed{where}: {type(error).__name__}: {first_line(error)}"
             )
         if self._stop is not None and not self._running.is_set():
             return self._not_run(*self._stop[:2])
@@ -644,33 +543,5 @@ class DaskTrial:
         return self._result
 
 
-@contextlib.contextmanager
-def _silenced(*names: str, enabled: bool = True) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in names] if enabled else []
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() if exc is not None else ""
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number") from None
