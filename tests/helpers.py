@@ -205,5 +205,6 @@ def load_module(path: Path) -> ModuleType:
     """The Python file ``path`` (an example script's) as a module, without touching sys.path."""
     spec = importlib.util.spec_from_file_location(f"flagrun_example_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
