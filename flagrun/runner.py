@@ -192,7 +192,6 @@ def start(spec: RunSpec) -> RunHandle:
     """Start the run without waiting; run.json says RUNNING before the child exists."""
     spec.run_dir = Path(spec.run_dir)
     record = initial_record(spec)
-    record.git = _git_info(spec.project_dir)  # before the child: a slow git widens no window
     store.write_run(spec.run_dir, record)
     script = _script_in_snapshot(spec)
     if not script.is_file():
@@ -223,6 +222,7 @@ def start(spec: RunSpec) -> RunHandle:
     try:  # from the moment the child exists: a full disk or a Ctrl-C leaves none unrecorded
         handle = RunHandle(spec, proc, record, log, started)
         record.child_pid = proc.pid
+        record.git = _git_info(spec.project_dir)  # while the child starts up
         store.write_run(spec.run_dir, record)
     except BaseException:
         if handle is None:
