@@ -383,6 +383,41 @@ def test_with_resource_time_trials_are_compared_at_equal_elapsed_time(
         assert reason.startswith(f"pruned at step {pruned['trainingStep']} after ")
 
 
+# x=0.3 is quick; x=0.5 takes 0.5 s an epoch and fits trialTimeout (6 s); x=0.9 takes 3 s
+# an epoch, 12 s in all: at its pace it cannot finish, which shows within its first epoch.
+PACED_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    for epoch in range(4):
+        time.sleep({0.3: 0.0, 0.5: 0.5, 0.9: 3.0}[FLAGS.x])
+        log_metrics({"val_acc": 0.1 * (epoch + 1)}, step=epoch)
+    """
+)
+
+
+def test_a_trial_that_cannot_finish_within_its_timeout_is_stopped_at_once(project: Path) -> None:
+    (project / "paced.py").write_text(PACED_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=6,
+                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": [0.3, 0.5, 0.9]}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "paced.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = {t["hyperparameters"]["x"]: t for t in trials_json(project)["trials"]}
+    assert trials[0.3]["state"] == trials[0.5]["state"] == "COMPLETE"
+    slow = trials[0.9]
+    assert slow["state"] == "PRUNED"  # not FAILED by the timeout: TPE learns from it
+    record = json.loads((Path(slow["runDir"]) / "run.json").read_text())
+    assert record["status"] == "PRUNED"
+    assert "of 4 points" in record["reason"] and "past trialTimeout 6 s" in record["reason"]
+    assert record["duration"] < 5  # stopped before the timeout would have cut it
+
+
 def test_fixed_flags_reach_every_trial_but_are_not_tuned(project: Path) -> None:
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--max-trials", "2",
                    "epochs=1")  # fmt: skip

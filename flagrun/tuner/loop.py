@@ -25,7 +25,7 @@ from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
 from flagrun.records import JobState, RunStatus, TrialOutcome, TrialRow, TrialState
 from flagrun.runner import RunResult
-from flagrun.tuner import budget, promotion, resume
+from flagrun.tuner import budget, overrun, promotion, resume
 from flagrun.tuner.job import Job, trial_row
 from flagrun.tuner.request import JobResult
 from flagrun.tuner.trial import (
@@ -70,6 +70,12 @@ class Tuner:
         )
         self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
         self.tally_time = 0.0
+        self.expected_points = 0  # points of the objective a finished trial wrote (overrun)
+        # A trial's pace is measured from when the loop started it: only true where its
+        # process starts at once, not in a cluster's queue or on another machine's clock.
+        self.projecting = self.spec.trial_timeout is not None and isinstance(
+            executor, LocalExecutor
+        )
         self.stop_reason: str | None = None
         self.abort: FlagrunError | None = None
         self._last_metric_poll = 0.0
@@ -193,7 +199,9 @@ class Tuner:
         now = time.monotonic()
         stale = self.job.shared and now - self.tally_time >= SHARED_POLL_SECONDS
         if self.tally is None or stale:
-            self.tally = budget.Tally.of(self.study.get_trials(deepcopy=False))
+            trials = self.study.get_trials(deepcopy=False)
+            self.tally = budget.Tally.of(trials)
+            self.expected_points = overrun.expected_points(trials)
             self.tally_time = now
         return self.tally
 
@@ -342,6 +350,7 @@ class Tuner:
             "trainingStep": verdict.step,
             "reason": verdict.reason,
             "duration": result.duration,
+            overrun.POINTS_ATTR: len(active.series),
         }
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # see _tell
             for key, value in attrs.items():
@@ -362,22 +371,39 @@ class Tuner:
             pass
 
     def _poll_metrics(self, active: ActiveTrial) -> None:
-        """Read a running trial's new points; prune it when it falls behind."""
+        """Read a running trial's new points; stop it when it falls behind, or when at its
+        pace it cannot finish within trialTimeout (``tuner.overrun``)."""
         active.process.metrics.poll()
         report_new_points(active, self.spec, lag=2 * METRIC_POLL_SECONDS)
-        if not self.spec.early_stopping or active.pruned_at is not None or not active.reported:
+        if not self.spec.early_stopping or active.pruned_at is not None:
             return
-        if should_prune(active):
-            last = active.series[-1]
-            active.pruned_at = last.step
-            reason = f"pruned at step {last.step}"
-            if pruners.resource_of(self.spec).is_time:
-                reason += f" after {last.wall_time - active.started_at:.0f} s"
-            if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
-                active.paused = True
-                active.trial.set_user_attr(promotion.PAUSED, True)
-                reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
-            active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+        if active.reported and should_prune(active):
+            self._prune(active)
+        elif self.projecting and self.spec.trial_timeout is not None:
+            self._current_tally()  # a shared study's finished trials say how many points
+            reason = overrun.overrun_reason(
+                active.series,
+                active.started_at,
+                time.time(),
+                self.expected_points,
+                self.spec.trial_timeout,
+            )
+            if reason is not None:
+                active.pruned_at = active.last_point[1] or 0
+                active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+
+    def _prune(self, active: ActiveTrial) -> None:
+        """Stop a trial the pruner gave up on; one with a checkpoint may wait to be promoted."""
+        last = active.series[-1]
+        active.pruned_at = last.step
+        reason = f"pruned at step {last.step}"
+        if pruners.resource_of(self.spec).is_time:
+            reason += f" after {last.wall_time - active.started_at:.0f} s"
+        if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
+            active.paused = True
+            active.trial.set_user_attr(promotion.PAUSED, True)
+            reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
+        active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
     # -- interruption and resume -----------------------------------------------------------
 

@@ -1,0 +1,70 @@
+"""Stopping a trial that cannot finish within ``trialTimeout``, as soon as its pace shows it.
+
+A trial that would run past its timeout is killed there and counts for nothing: the compute
+it took until then is lost. With early stopping on, the tuner stops it as soon as its own
+pace says it cannot finish: a finished trial of the job wrote N points of the objective
+(the most any COMPLETE trial wrote, kept on each as the ``points`` user attribute), and
+this trial's points so far, at the pace it writes them, would take it past the timeout.
+It ends PRUNED with the projection as its reason, so TPE learns that its region is too
+slow for the budget (a timed-out trial is FAILED, which TPE ignores).
+
+The pace is the time between its first and last point of this process; with one point,
+the time from its start to that point (process start-up included, which only makes the
+projection longer); with none yet, the time it has run so far is a lower bound of the
+time to its first point. ``MARGIN`` keeps a trial that would only just finish (start-up
+counted into its pace, epochs that vary) from being stopped. Points written before a
+resume from a checkpoint count as done, not towards the pace.
+
+Nothing is projected before a trial of the job finished: until then no one knows how
+many points a trial writes. Nor on a Dask cluster: there a trial may wait in the
+scheduler's queue, and its points carry another machine's clock, so the time since the
+tuner started it is not the time its process ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import optuna
+
+from flagrun.sources import Scalar
+
+POINTS_ATTR = "points"  # user attribute: how many points of the objective a trial wrote
+MARGIN = 1.1  # a trial is stopped when its projection passes the timeout by 10%
+
+
+def expected_points(trials: Iterable[optuna.trial.FrozenTrial]) -> int:
+    """The most points of the objective any finished trial wrote (0 when none finished)."""
+    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return max((int(t.user_attrs.get(POINTS_ATTR, 0)) for t in done), default=0)
+
+
+def projected_seconds(
+    series: Sequence[Scalar], started_at: float, now: float, expected: int
+) -> float | None:
+    """How long the trial's process will run to write ``expected`` points at its pace so
+    far (seconds since ``started_at``, a wall time); None when it has written them all or
+    nothing is expected."""
+    remaining = expected - len(series)
+    if expected <= 0 or remaining <= 0:
+        return None
+    times = [point.wall_time - started_at for point in series if point.wall_time >= started_at]
+    if not times:  # its next point comes no sooner than the time it has run so far
+        return (now - started_at) * remaining
+    if len(times) == 1:
+        return times[0] * (remaining + 1)
+    pace = (times[-1] - times[0]) / (len(times) - 1)
+    return times[-1] + remaining * pace
+
+
+def overrun_reason(
+    series: Sequence[Scalar], started_at: float, now: float, expected: int, timeout: float
+) -> str | None:
+    """Why the trial is stopped, when its projection passes ``timeout`` by the margin."""
+    projected = projected_seconds(series, started_at, now, expected)
+    if projected is None or projected <= timeout * MARGIN:
+        return None
+    return (
+        f"stopped after {now - started_at:.0f} s with {len(series)} of {expected} points: at "
+        f"its pace it would need ~{projected:.0f} s, past trialTimeout {timeout:g} s"
+    )

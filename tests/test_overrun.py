@@ -1,0 +1,63 @@
+"""Projecting a trial's run time from its pace (flagrun.tuner.overrun), on real points."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from flagrun.sources import Scalar
+from flagrun.tuner import overrun
+
+START = 1_000.0  # the wall time the trial's process started
+
+
+def points(*seconds: float, before: int = 0) -> list[Scalar]:
+    """Points at these seconds after START, after ``before`` points of an earlier process."""
+    earlier = [Scalar(step, START - 100 + step, 0.5) for step in range(before)]
+    return earlier + [Scalar(before + i, START + t, 0.5) for i, t in enumerate(seconds)]
+
+
+def test_the_pace_between_points_projects_the_rest() -> None:
+    # 10 s of start-up, then 20 s an epoch: 5 epochs end at 10 + 5 * 20 = 110 s.
+    assert overrun.projected_seconds(points(30, 50), START, START + 55, 5) == 110
+
+
+def test_with_one_point_its_time_from_the_start_is_the_pace() -> None:
+    assert overrun.projected_seconds(points(30), START, START + 31, 5) == 150
+
+
+def test_with_no_point_the_time_run_so_far_bounds_each_point_from_below() -> None:
+    assert overrun.projected_seconds([], START, START + 40, 5) == 200
+
+
+def test_points_from_before_a_resume_count_as_done_not_towards_the_pace() -> None:
+    # 3 of 5 epochs were done by an earlier process; this one wrote one at 30 s.
+    assert overrun.projected_seconds(points(30, before=3), START, START + 31, 5) == 60
+
+
+@pytest.mark.parametrize(("series", "expected"), [(points(1, 2, 3), 3), ([], 0)])
+def test_nothing_is_projected_when_done_or_when_nothing_is_known(
+    series: list[Scalar], expected: int
+) -> None:
+    assert overrun.projected_seconds(series, START, START + 5, expected) is None
+
+
+def test_a_trial_is_stopped_only_past_the_timeout_and_its_margin() -> None:
+    # projected 150 s: inside 140 s plus 10%, outside 130 s plus 10%
+    assert overrun.overrun_reason(points(30), START, START + 31, 5, 140) is None
+    reason = overrun.overrun_reason(points(30), START, START + 31, 5, 130)
+    assert reason == (
+        "stopped after 31 s with 1 of 5 points: at its pace it would need ~150 s, "
+        "past trialTimeout 130 s"
+    )
+
+
+def test_expected_points_come_from_complete_trials_only() -> None:
+    study = optuna.create_study()
+    for state, count in [("COMPLETE", 4), ("COMPLETE", 5), ("PRUNED", 9), ("FAIL", 12)]:
+        trial = study.ask()
+        trial.set_user_attr(overrun.POINTS_ATTR, count)
+        value = 1.0 if state == "COMPLETE" else None
+        study.tell(trial, value, state=optuna.trial.TrialState[state])
+    assert overrun.expected_points(study.get_trials()) == 5
+    assert overrun.expected_points([]) == 0
