@@ -123,6 +123,7 @@ class TuningSpec:
     job_dir: str | None = None  # Cloud ML's trainingInput.jobDir: passed as --job-dir
     metric_aggregation: str = "last"
     trial_timeout: float | None = None
+    max_running_time: float | None = None  # seconds the job may run (Cloud ML's scheduling)
     seed: int | None = None
     ignored_fields: tuple[str, ...] = ()
     path: Path | None = None

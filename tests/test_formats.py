@@ -54,8 +54,17 @@ def test_a_job_config_gives_module_args_and_job_dir():
         "1e-3",
     )  # numbers kept as written
     assert spec.job_dir == "output"
+    assert spec.max_running_time == 7200.0  # trainingInput.scheduling.maxRunningTime: 7200s
+    assert "trainingInput.scheduling.maxWaitTime" in spec.ignored_fields
     assert "trainingInput.packageUris" in spec.ignored_fields
     assert "trainingInput.args" not in spec.ignored_fields
+
+
+def test_a_trial_timeout_given_as_flagrun_extension_wins_over_vertex_scheduling(tmp_path):
+    text = (FILES / "vertex_study.yml").read_text()
+    (tmp_path / "job.yml").write_text("trialTimeout: 60\nmaxRunningTime: 600s\n" + text)
+    spec = load_spec(tmp_path / "job.yml")
+    assert (spec.trial_timeout, spec.max_running_time) == (60.0, 600.0)
 
 
 def test_a_vertex_study_maps_onto_the_same_spec():
@@ -71,6 +80,8 @@ def test_a_vertex_study_maps_onto_the_same_spec():
     assert spec.metric_aggregation == "max"  # BEST_MEASUREMENT of a MAXIMIZE metric
     assert spec.early_stopping and spec.early_stopping_config == {"pruner": "median"}
     assert (spec.python_module, spec.args) == ("trainer.task", ("--epochs", "3"))
+    assert spec.trial_timeout == 1800.0  # trialJobSpec.scheduling.timeout: each trial's limit
+    assert "trialJobSpec.scheduling.restartJobOnWorkerRestart" in spec.ignored_fields
     by_name = {p.name: p for p in spec.params}
     assert by_name["learning_rate"].scale == "UNIT_LOG_SCALE"
     assert by_name["learning_rate"].bounds == (0.0001, 0.1)

@@ -56,7 +56,12 @@ def test_format1_files_write_back_as_they_were(path: str, shape: type) -> None:
     if shape is JobRecord:  # the keys format-1 job files lacked, at their defaults
         added = {key: written.pop(key) for key in set(written) - set(data)}
         assert added == {"shared": False, "launch": Launch().to_dict(), "cluster": None}
-        assert (written["spec"].pop("args"), written["spec"].pop("job_dir")) == ([], None)
+        spec = written["spec"]
+        assert (spec.pop("args"), spec.pop("job_dir"), spec.pop("max_running_time")) == (
+            [],
+            None,
+            None,
+        )
     assert written == data
 
 

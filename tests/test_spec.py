@@ -72,6 +72,16 @@ BAD = {
     "bad_aggregation.yml": (3, "metricAggregation 'mean' is not one of", "last"),
     "bad_cloud_misplaced.yml": (11, "trainingInput.maxTrials belongs in the hyper", "indent"),
     "bad_seed.yml": (3, "seed 'lucky' is not a whole number", "seed: 42"),
+    "bad_scheduling.yml": (
+        4,
+        "trainingInput.scheduling.maxRuntime is not a scheduling field",
+        "did you mean maxRunningTime?",
+    ),
+    "bad_max_running_time.yml": (
+        3,
+        "trainingInput.scheduling.maxRunningTime '2h' is not a positive number of seconds",
+        "7200s",
+    ),
 }
 
 

@@ -30,6 +30,7 @@ class Kind(enum.Enum):
     TEXT = "text; empty text counts as absent"
     NAME = "non-empty text: a path or a name"
     POSITIVE = "a positive number, also written as text (1e-3)"
+    DURATION = "positive seconds: a number, or text as the services write it (7200s)"
     MAPPING = "a mapping, checked further by the format"
     ARGS = "a list of command-line arguments, each kept as written"
 
@@ -170,6 +171,18 @@ def _read_positive(field: Field, value: Any, fail: Fail) -> float:
     return float(number)
 
 
+def _read_duration(field: Field, value: Any, fail: Fail) -> float:
+    """Seconds: 1800, 1800.5, "1800" or a protobuf Duration as JSON writes it, "1800s"."""
+    text = value.strip() if isinstance(value, str) else None
+    number = as_number(text[:-1] if text and text.endswith("s") else value)
+    if number is None or number <= 0:
+        fail(
+            f"{value!r} is not a positive number of seconds",
+            field.hint or f"write {field.name}: 7200s for two hours",
+        )
+    return float(number)
+
+
 def _read_mapping(field: Field, value: Any, fail: Fail) -> dict:
     if not isinstance(value, dict):
         fail("is not a mapping", field.hint)
@@ -191,6 +204,7 @@ _READERS: dict[Kind, Callable[[Field, Any, Fail], Any]] = {
     Kind.TEXT: _read_text,
     Kind.NAME: _read_text,
     Kind.POSITIVE: _read_positive,
+    Kind.DURATION: _read_duration,
     Kind.MAPPING: _read_mapping,
     Kind.ARGS: _read_args,
 }

@@ -28,7 +28,9 @@ Cloud ML's ``pythonModule``, ``args`` (every trial's fixed arguments) and ``jobD
 (see ``flagrun.launch``). flagrun-only extensions, accepted in the hyperparameters block
 or at the top level (or under ``trainingInput``): ``script`` (training script, relative
 to the YAML), ``metricAggregation`` (last | max | min, default
-last), ``trialTimeout`` (seconds), ``seed`` (int) and ``earlyStopping``
+last), ``trialTimeout`` (seconds a trial may run), ``maxRunningTime`` (seconds the job
+may run: Cloud ML writes it as ``trainingInput.scheduling.maxRunningTime: 7200s``, and
+that is read too), ``seed`` (int) and ``earlyStopping``
 (``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
 percentile when no pruner is named; giving it turns early stopping on unless
 ``enableTrialEarlyStopping: false`` says otherwise). The settings are keyword arguments of
@@ -87,8 +89,11 @@ FIELDS = (
     Field("metricAggregation", "metric_aggregation", ANYWHERE, Kind.ENUM, default="last",
           choices=AGGREGATIONS, case="lower",
           hint="last takes the final value; max/min the best over the trial"),
-    Field("trialTimeout", "trial_timeout", ANYWHERE, Kind.POSITIVE, default=None,
-          unit="seconds", hint="write trialTimeout: 3600 for one hour"),
+    Field("trialTimeout", "trial_timeout", ANYWHERE, Kind.DURATION, default=None,
+          hint="write trialTimeout: 3600 for one hour"),
+    # Cloud ML's own place for it is trainingInput.scheduling.maxRunningTime
+    Field("maxRunningTime", "max_running_time", ANYWHERE, Kind.DURATION, default=None,
+          hint="write maxRunningTime: 7200s for two hours"),
     Field("seed", "seed", ANYWHERE, Kind.WHOLE, default=None, minimum=0, maximum=2**32 - 1,
           hint="write seed: 42"),
     Field("earlyStopping", "early_stopping_config", ANYWHERE, Kind.MAPPING, default=None,
@@ -121,7 +126,6 @@ CLOUD_FIELDS = (
     "pythonVersion",
     "packageUris",
     "encryptionConfig",
-    "scheduling",
     "network",
     "serviceAccount",
     "useChiefInTfConfig",
@@ -134,6 +138,9 @@ CLOUD_FIELDS = (
     "errorMessage",
 )
 
+# trainingInput.scheduling: the job's time limit is read, the rest is cloud-only.
+SCHEDULING_FIELDS = ("maxRunningTime",)
+SCHEDULING_CLOUD_FIELDS = ("maxWaitTime", "priority")
 # Vertex AI's job fields: named in the hint when they turn up in a Cloud ML file.
 VERTEX_FIELDS = ("studySpec", "trialJobSpec", "maxTrialCount", "parallelTrialCount")
 
@@ -194,7 +201,9 @@ class _Reader:
         if "trainingInput" in doc:
             self._scan(doc, "", own=("trainingInput",))
             training = self._mapping(doc, "trainingInput", "")
-            self._scan(training, "trainingInput.", own=("hyperparameters",))
+            self._scan(training, "trainingInput.", own=("hyperparameters", "scheduling"))
+            if "scheduling" in training:
+                self._scheduling(self._mapping(training, "scheduling", "trainingInput."))
             if "hyperparameters" not in training:
                 self.fail(
                     training.line,
@@ -215,6 +224,23 @@ class _Reader:
             return hp
         self._scan(doc, "", own=HYPERPARAMETER_FIELDS)
         return doc
+
+    def _scheduling(self, scheduling: Map) -> None:
+        """trainingInput.scheduling: maxRunningTime is the job's time limit, read as the
+        maxRunningTime extension would be; maxWaitTime and priority are cloud-only."""
+        prefix = "trainingInput.scheduling."
+        self.source.reject_unknown_keys(
+            scheduling,
+            (*SCHEDULING_FIELDS, *SCHEDULING_CLOUD_FIELDS),
+            prefix[:-1],
+            "a scheduling field",
+            fallback="Cloud ML's scheduling has maxRunningTime, maxWaitTime and priority",
+        )
+        for key, line in scheduling.lines.items():
+            if key in SCHEDULING_FIELDS:
+                self._extension(key, scheduling[key], line, prefix)
+            else:
+                self.ignored.append(prefix + key)
 
     def _mapping(self, m: Map, key: str, prefix: str) -> Map:
         value = m[key]

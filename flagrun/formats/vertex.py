@@ -37,12 +37,15 @@ Vertex                                          flagrun
 ``maxFailedTrialCount``                         maxFailedTrials (0 or absent: unset)
 ``trialJobSpec.workerPoolSpecs[0]``             ``pythonPackageSpec.pythonModule`` and
                                                 ``.args``, or ``containerSpec.args``
+``trialJobSpec.scheduling.timeout``             trialTimeout (each trial is a CustomJob,
+                                                and this is its time limit)
 ==============================================  ==========================================
 
 Everything else Vertex knows (machines, images, the other worker pools, labels, output
 locations, observation noise...) is cloud-only: accepted and listed in
 ``spec.ignored_fields``. flagrun's extensions (``script``, ``metricAggregation``,
-``trialTimeout``, ``seed``, ``earlyStopping``) may stand at the top level.
+``trialTimeout``, ``maxRunningTime``, ``seed``, ``earlyStopping``) may stand at the top level;
+a ``trialTimeout`` given there wins over ``trialJobSpec.scheduling.timeout``.
 """
 
 from __future__ import annotations
@@ -113,7 +116,6 @@ CLOUD_FIELDS = {
     ),
     "studySpec.": ("observationNoise", "studyStoppingConfig"),
     "trialJobSpec.": (
-        "scheduling",
         "serviceAccount",
         "network",
         "reservedIpRanges",
@@ -131,7 +133,16 @@ CLOUD_FIELDS = {
     "workerPoolSpecs[0].": ("machineSpec", "replicaCount", "diskSpec", "nfsMounts"),
     "pythonPackageSpec.": ("executorImageUri", "packageUris", "env"),
     "containerSpec.": ("imageUri", "command", "env"),
+    "scheduling.": ("restartJobOnWorkerRestart", "strategy", "disableRetries", "maxWaitDuration"),
 }
+TRIAL_TIMEOUT = Field(
+    "timeout",
+    "trial_timeout",
+    TOP,
+    Kind.DURATION,
+    default=None,
+    hint="write timeout: 3600s for one hour",
+)
 KNOWN_TOP = ("studySpec", "trialJobSpec", *(f.name for f in TOP_FIELDS))
 _SPECS = {
     "doubleValueSpec": "DOUBLE",
@@ -178,8 +189,10 @@ class _Reader:
         )
         if selection == "best" and "metricAggregation" not in ext:
             values["metric_aggregation"] = "max" if goal == "MAXIMIZE" else "min"
-        module, args = self._trial_job(doc)
+        module, args, timeout = self._trial_job(doc)
         values["python_module"] = values["python_module"] or module
+        if "trialTimeout" not in ext:
+            values["trial_timeout"] = timeout
         values["args"] = args or values["args"]
         reader = _ParamReader(self.source)
         params = reader.read_vertex(study)
@@ -269,10 +282,21 @@ class _Reader:
             self.ignored.append("studySpec.metrics[0].safetyConfig")
         return tag, goal
 
-    def _trial_job(self, doc: Map) -> tuple[str | None, tuple[str, ...]]:
-        """The python module and fixed args of the first worker pool (the chief)."""
+    def _trial_job(self, doc: Map) -> tuple[str | None, tuple[str, ...], float | None]:
+        """The python module and fixed args of the first worker pool (the chief), and the
+        trial's time limit."""
         job = self._mapping(doc, "trialJobSpec", "")
-        self._sort(job, "trialJobSpec.", ("workerPoolSpecs",))
+        self._sort(job, "trialJobSpec.", ("workerPoolSpecs", "scheduling"))
+        scheduling = self._mapping(job, "scheduling", "trialJobSpec.")
+        self._sort(scheduling, "trialJobSpec.scheduling.", ("timeout",), "scheduling.")
+        timeout = read_field(
+            self.source, TRIAL_TIMEOUT, look_up(scheduling, "timeout", "trialJobSpec.scheduling.")
+        )
+        module, args = self._chief(job)
+        return module, args, timeout
+
+    def _chief(self, job: Map) -> tuple[str | None, tuple[str, ...]]:
+        """The python module and fixed args of the first worker pool (the chief)."""
         pools = job.get("workerPoolSpecs")
         if pools is None:
             return None, ()
