@@ -418,6 +418,39 @@ def test_a_trial_that_cannot_finish_within_its_timeout_is_stopped_at_once(projec
     assert record["duration"] < 5  # stopped before the timeout would have cut it
 
 
+@pytest.mark.slow
+def test_max_running_time_ends_the_job_with_what_its_finished_trials_found(
+    project: Path,
+) -> None:
+    # Cloud ML's own place for the job's time limit, written as the service writes it.
+    config = json.loads(tuning_yaml(maxTrials=1000))
+    config["trainingInput"]["scheduling"] = {"maxRunningTime": "8s"}
+    (project / "tuning.yml").write_text(json.dumps(config))
+    started = time.monotonic()
+    done = flagrun(project, "tune", "train.py", "sleep=0.4", "--config", "tuning.yml",
+                   "--progress", "plain")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 30
+    job = json.loads((only_job(project) / "job.json").read_text())
+    assert (job["state"], job["reason"]) == ("COMPLETED", "maxRunningTime ran out (8 s)")
+    trials = trials_json(project)["trials"]
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert 1 <= len(complete) < len(trials) < 1000
+    cut = [t for t in trials if t["state"] == "FAILED"]
+    assert cut, "the trials running at the deadline were stopped"
+    for trial in cut:
+        record = json.loads((Path(trial["runDir"]) / "run.json").read_text())
+        assert record["reason"] == "stopped: the job's maxRunningTime ran out"
+    for pid in trial_pids(project):
+        assert not pid_alive(pid)
+    # --resume gives the job its time again and runs the cut trials' parameters first.
+    done = flagrun(project, "tune", "--resume", "latest", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    finished = {t["hyperparameters"]["x"] for t in trials_json(project)["trials"]
+                if t["state"] == "COMPLETE"}  # fmt: skip
+    assert {t["hyperparameters"]["x"] for t in cut} <= finished
+
+
 def test_fixed_flags_reach_every_trial_but_are_not_tuned(project: Path) -> None:
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--max-trials", "2",
                    "epochs=1")  # fmt: skip

@@ -41,6 +41,7 @@ from flagrun.tuner.trial import (
 METRIC_POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 5.0
 SHARED_POLL_SECONDS = 1.0  # how often a worker of a shared study looks at the others' trials
+OUT_OF_TIME = "maxRunningTime ran out"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _OPTUNA_STATES = {
     TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
@@ -78,6 +79,9 @@ class Tuner:
         )
         self.stop_reason: str | None = None
         self.abort: FlagrunError | None = None
+        # maxRunningTime counts from this start (a resumed job gets it again)
+        limit = self.spec.max_running_time
+        self.deadline = None if limit is None else time.monotonic() + limit
         self._last_metric_poll = 0.0
         self.heartbeats = (
             distributed.Heartbeats(self.study, distributed.heartbeat_seconds())
@@ -167,9 +171,13 @@ class Tuner:
             self.heartbeats.beat(active.trial for active in self.active.values())
             self._sweep_stale_trials()
         if self.stop_reason is None:
+            self._check_time()
+        if self.stop_reason is None:
             self._check_failures()
         if self.stop_reason == "interrupted" and self.active:
             self._stop_all(interrupted=True)
+        if self.stop_reason == OUT_OF_TIME and self.active:  # --resume runs them again
+            self._stop_all(interrupted=True, reason=f"stopped: the job's {OUT_OF_TIME}")
         if self.stop_reason is None:
             while len(self.active) < self.spec.max_parallel_trials and self._can_start():
                 if not self._start_trial():
@@ -184,6 +192,13 @@ class Tuner:
         # A shared study's worker waits for the others' trials too: one of them may die
         # and its trial come back to be run again.
         return self._can_start() or (self.job.shared and self._current_tally().running > 0)
+
+    def _check_time(self) -> None:
+        """End the job once maxRunningTime has passed, as Cloud ML does, keeping what the
+        finished trials found."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stop_reason = OUT_OF_TIME
+            self.progress.message(f"stopping: {OUT_OF_TIME} ({self.spec.max_running_time:g} s)")
 
     def _check_failures(self) -> None:
         reason = self.policy.stop_reason(self._current_tally().counts)
@@ -413,12 +428,12 @@ class Tuner:
             self.stop_reason = "interrupted"
             self.progress.message("interrupted: stopping the running trials")
 
-    def _stop_all(self, *, interrupted: bool) -> None:
+    def _stop_all(
+        self, *, interrupted: bool, reason: str = "interrupted: the tuner stopped"
+    ) -> None:
         for active in list(self.active.values()):
             active.interrupted = interrupted
-            active.process.stop(
-                RunStatus.KILLED, "interrupted: the tuner stopped", STOP_GRACE_SECONDS
-            )
+            active.process.stop(RunStatus.KILLED, reason, STOP_GRACE_SECONDS)
         for active in list(self.active.values()):
             self._finish_trial(active)
 
@@ -500,6 +515,8 @@ class Tuner:
         tally = self._current_tally()
         if self.stop_reason == "interrupted":
             state, reason = JobState.INTERRUPTED, "interrupted; resume with `flagrun tune --resume`"
+        elif self.stop_reason == OUT_OF_TIME and tally.counts[TrialState.COMPLETE] > 0:
+            state, reason = JobState.COMPLETED, f"{OUT_OF_TIME} ({self.spec.max_running_time:g} s)"
         elif self.stop_reason is not None:
             state, reason = JobState.FAILED, self.stop_reason
         elif tally.counts[TrialState.COMPLETE] == 0:
