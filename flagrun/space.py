@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 REVERSE_SUFFIX = "__reflected"
+STARTUP_SHARE = 1 / 3  # of the time limit, at most, that TPE's random start-up may take
 
 
 def optuna_name(p: ParamSpec) -> str:
@@ -150,22 +151,31 @@ def make_sampler(spec: TuningSpec) -> optuna.samplers.BaseSampler:
 
     GRID_SEARCH gets a RandomSampler: the tuner enqueues every ``grid_points`` entry, which
     works with conditionals and survives resume, unlike Optuna's GridSampler. TPE's random
-    start is a third of the budget (1 to 10 trials) so short jobs still get guided trials.
+    start is a third of the budget so short jobs still get guided trials: a third of
+    maxTrials (1 to 10 trials), and with maxRunningTime also no more than a third of the
+    time (``flagrun._timed_start``).
     """
     import optuna
 
     if spec.algorithm != "TPE":
         return optuna.samplers.RandomSampler(seed=spec.seed)
+    startup = min(10, max(1, spec.max_trials // 3))
+    timed = spec.max_running_time is not None
     conditional = any(p.parent is not None for p in spec.params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
+        tpe = optuna.samplers.TPESampler(
             seed=spec.seed,
             multivariate=True,
             group=conditional,
             constant_liar=True,
-            n_startup_trials=min(10, max(1, spec.max_trials // 3)),
+            n_startup_trials=0 if timed else startup,
         )
+    if spec.max_running_time is None:
+        return tpe
+    from flagrun._timed_start import TimedStart
+
+    return TimedStart(tpe, startup, spec.max_running_time * STARTUP_SHARE, spec.seed)
 
 
 def grid_points(spec: TuningSpec) -> list[dict[str, Any]]:

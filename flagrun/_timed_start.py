@@ -1,0 +1,88 @@
+"""TPE whose random start-up also ends when a share of the job's time has passed.
+
+TPE samples at random until ``n_startup_trials`` trials have finished (complete or pruned),
+then from its model of them. flagrun sizes that start-up to a third of maxTrials (at most
+10): a job given a time limit (``maxRunningTime``) rather than a trial count would spend
+the whole of a short budget at random, each trial taking minutes. ``TimedStart`` ends the
+random start-up at whichever comes first: ``n_startup_trials`` finished trials, or
+``seconds`` after it was made. Each trial is sampled one way throughout (decided in
+``before_trial``); with the same seed, the random trials are the draws TPE's own start-up
+makes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the trials TPE's start-up counts
+
+
+class TimedStart(optuna.samplers.BaseSampler):
+    """A TPE sampler (made with ``n_startup_trials=0``) behind a start-up of random
+    trials that ends after ``n_startup_trials`` finished trials or ``seconds``."""
+
+    def __init__(
+        self,
+        tpe: optuna.samplers.TPESampler,
+        n_startup_trials: int,
+        seconds: float,
+        seed: int | None,
+    ) -> None:
+        self._tpe = tpe
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._n_startup_trials = n_startup_trials
+        self._until = time.monotonic() + seconds
+        self._guided: dict[int, bool] = {}  # trial number -> sampled by TPE's model?
+
+    def guided(self, study: optuna.Study) -> bool:
+        """Whether a trial asked for now is sampled by TPE's model rather than at random."""
+        if time.monotonic() >= self._until:
+            return True
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        return len(finished) >= self._n_startup_trials
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._guided[trial.number] = self.guided(study)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not self._guided.get(trial.number, True):
+            return {}
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        sampler = self._tpe if self._guided.get(trial.number, True) else self._random
+        return sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._guided.pop(trial.number, None)
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
+        self._random.reseed_rng()
