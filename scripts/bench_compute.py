@@ -15,6 +15,9 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
   pauses a stopped trial (curve_cost.py keeps its epoch in its checkpoint folder) and
   continues it when it is later among the best of its rung
 - flagrun_none: `flagrun tune` without early stopping
+- flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is the
+  wall time the flagrun row took on the same seed in this run (so TPE's random start-up
+  ends after a third of it, or 10 trials, whichever comes first); needs the flagrun row
 
   (maxTrials is set out of reach, the budget ends a job: TPE's random start-up is 10
   trials for flagrun, whether it is Optuna's default or a fifth of maxTrials capped at 10)
@@ -84,6 +87,7 @@ METHODS = {
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
     "flagrun_none": "flagrun, no early stopping",
+    "flagrun_timed": "flagrun + maxRunningTime",
     "optuna": "Optuna TPE + MedianPruner",
     "hyperopt": "hyperopt TPE",
     "keras_tuner": "keras-tuner Hyperband",
@@ -295,14 +299,21 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"pruner": "percentile", "resource": "time", "timeStep": step}
     if method == "flagrun_asha":
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
-    return {} if method == "flagrun" else None
+    return {} if method in ("flagrun", "flagrun_timed") else None
 
 
-def cost_config(seed: int, slots: int, early_stopping: dict[str, Any] | None) -> dict[str, Any]:
+def cost_config(
+    seed: int,
+    slots: int,
+    early_stopping: dict[str, Any] | None,
+    max_running_time: float | None = None,
+) -> dict[str, Any]:
     """curve_cost.yml with no trial cap (the compute budget ends it), the seed and slots."""
     config = yaml.safe_load(CURVE_COST_YAML.read_text())
     hp = config["trainingInput"]["hyperparameters"]
     hp.update(maxTrials=100_000, maxParallelTrials=slots, seed=seed)
+    if max_running_time is not None:
+        hp["maxRunningTime"] = max_running_time
     hp["enableTrialEarlyStopping"] = early_stopping is not None
     if early_stopping:
         hp["earlyStopping"] = early_stopping
@@ -323,15 +334,18 @@ def rejected(method: str, args: argparse.Namespace, root: Path) -> str | None:
     return None
 
 
-def run_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:
-    """`flagrun tune` until the trials' ledger shows the budget spent; measured from it."""
+def run_flagrun(
+    method: str, seed: int, root: Path, args: argparse.Namespace, limit: float | None = None
+) -> Search:
+    """`flagrun tune` until the trials' ledger shows the budget spent; measured from it.
+    ``limit``: the job's maxRunningTime."""
     import flagrun.tuner.loop
     from flagrun import tune
 
     name = f"{method}-{seed}"
     config_path = root / f"{name}.yml"
     config_path.write_text(
-        yaml.safe_dump(cost_config(seed, args.slots, early_stopping_of(method, args)))
+        yaml.safe_dump(cost_config(seed, args.slots, early_stopping_of(method, args), limit))
     )
     ledger = root / f"{name}.ledger"
     fixed = {
@@ -528,6 +542,13 @@ def parse_args() -> argparse.Namespace:
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown:
         parser.error(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if (
+        "flagrun_timed" in args.methods
+        and "flagrun" not in args.methods[: args.methods.index("flagrun_timed")]
+    ):
+        parser.error(
+            "flagrun_timed takes its time limit from the flagrun row: list flagrun before it"
+        )
     return args
 
 
@@ -565,8 +586,11 @@ def main() -> None:
                 if m in IN_PROCESS
             }
             for seed in seeds:
+                walls: dict[str, float] = {}
                 for method in [m for m in runnable if m not in IN_PROCESS]:
-                    search = run_flagrun(method, seed, root, args)
+                    limit = walls["flagrun"] if method == "flagrun_timed" else None
+                    search = run_flagrun(method, seed, root, args, limit)
+                    walls[method] = search.wall
                     report(method, seed, search, args)
                     results[method].append(search)
             for (method, seed), future in futures.items():

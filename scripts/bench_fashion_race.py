@@ -4,7 +4,8 @@ Every tool tunes scripts/fashion_mnist/train.py over the search space of
 scripts/fashion_mnist/tuning.yml for the same wall-clock budget, one after the other:
 
 - flagrun: `flagrun tune` (Optuna TPE, early stopping on, maxParallelTrials 2, each trial
-  held to cores/2 TensorFlow threads), stopped with SIGINT at the deadline.
+  held to cores/2 TensorFlow threads, maxRunningTime the budget), stopped with SIGINT at
+  the deadline if it has not ended by then.
 - hyperopt (the blog's tool): `hyperopt.fmin(algo=tpe.suggest)` in its sequential local
   mode, every evaluation running the same train.py as a subprocess with all the cores'
   threads; val_acc is read from the event files it writes, the loss is -val_acc (last
@@ -142,7 +143,7 @@ class Arm:
 
 
 def race_config(race: Race) -> dict[str, Any]:
-    """tuning.yml with the race's rules: no trial cap, the timeout, the seed, fail-tolerant."""
+    """tuning.yml with the race's rules: no trial cap, the timeouts, the seed, fail-tolerant."""
     config = yaml.safe_load(TUNING_YML.read_text())
     hp = config["trainingInput"]["hyperparameters"]
     hp.pop("script", None)  # the script is given on the command line
@@ -151,6 +152,7 @@ def race_config(race: Race) -> dict[str, Any]:
         maxParallelTrials=race.parallel,
         maxFailedTrials=10_000,  # a few timed-out giants must not end the job
         trialTimeout=race.timeout_for(race.flagrun_threads),
+        maxRunningTime=race.budget,  # what hyperopt's and Optuna's timeout= are told
         seed=race.seed,
     )
     if race.stopping is not None:
@@ -256,8 +258,9 @@ def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
     for row in table.trials:
         run_dir = table.job_dir / row.run_dir
         state = row.state.value
-        if state == FAILED and (row.reason or "").startswith("interrupted"):
-            state = INTERRUPTED
+        reason = row.reason or ""
+        if state == FAILED and (reason.startswith("interrupted") or "maxRunningTime" in reason):
+            state = INTERRUPTED  # stopped at the deadline, by the race or by flagrun itself
         ended = datetime.fromisoformat(row.time or "").timestamp() - started_at
         value = row.objective_value if state == COMPLETE else None
         epochs = val_accuracy(run_dir)[1]
