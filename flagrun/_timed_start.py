@@ -1,13 +1,18 @@
-"""TPE whose random start-up also ends when a share of the job's time has passed.
+"""A job's start-up that also ends when a third of its time limit has passed.
 
 TPE samples at random until ``n_startup_trials`` trials have finished (complete or pruned),
-then from its model of them. flagrun sizes that start-up to a third of maxTrials (at most
-10): a job given a time limit (``maxRunningTime``) rather than a trial count would spend
-the whole of a short budget at random, each trial taking minutes. ``TimedStart`` ends the
-random start-up at whichever comes first: ``n_startup_trials`` finished trials, or
-``seconds`` after it was made. Each trial is sampled one way throughout (decided in
-``before_trial``); with the same seed, the random trials are the draws TPE's own start-up
-makes.
+then from its model of them; the median and percentile pruners prune nothing until
+``n_startup_trials`` trials are complete. Both are sized in trials (TPE's to a third of
+maxTrials, at most 10; the pruners' to max(5, maxParallelTrials)): a job given a time limit
+(``maxRunningTime``) rather than a trial count would spend a short budget of slow trials
+all at random and without early stopping. So with a time limit each start-up ends at
+whichever comes first, its trials or ``STARTUP_SHARE`` of the time:
+
+- ``TimedStart``: TPE whose random start-up ends then. Each trial is sampled one way
+  throughout (decided in ``before_trial``); with the same seed, the random trials are the
+  draws TPE's own start-up makes.
+- ``TimedStartPruner``: the pruner as configured until then, after it the same pruner
+  judging from the first complete trial on (``n_startup_trials=1``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the trials TPE's start-up counts
+STARTUP_SHARE = 1 / 3  # of the time limit, at most, that a start-up may take
 
 
 class TimedStart(optuna.samplers.BaseSampler):
@@ -86,3 +92,21 @@ class TimedStart(optuna.samplers.BaseSampler):
     def reseed_rng(self) -> None:
         self._tpe.reseed_rng()
         self._random.reseed_rng()
+
+
+class TimedStartPruner(optuna.pruners.BasePruner):
+    """``pruner`` for ``seconds``, then ``after`` (the same pruner with a shorter start-up)."""
+
+    def __init__(
+        self,
+        pruner: optuna.pruners.BasePruner,
+        after: optuna.pruners.BasePruner,
+        seconds: float,
+    ) -> None:
+        self._pruner = pruner
+        self._after = after
+        self._until = time.monotonic() + seconds
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        pruner = self._after if time.monotonic() >= self._until else self._pruner
+        return pruner.prune(study, trial)

@@ -255,7 +255,23 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             f"earlyStopping.pruner {name!r} is unknown",
             hint="use one of " + ", ".join(PRUNERS),
         )
-    pruner = _build(row, settings, spec.max_parallel_trials)
+    pruner = _aligned(spec, _build(row, settings, spec.max_parallel_trials))
+    if spec.max_running_time is None or "n_startup_trials" in settings:
+        return pruner
+    if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
+        return pruner
+    from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
+
+    # With a time limit the start-up also ends after a share of it (flagrun._timed_start).
+    after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
+    seconds = spec.max_running_time * STARTUP_SHARE
+    return TimedStartPruner(pruner, _aligned(spec, after), seconds)
+
+
+def _aligned(spec: TuningSpec, pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
+    """The pruner, its finished trials' curves held over time with ``resource: time``."""
+    import optuna
+
     if resource_of(spec).is_time and isinstance(pruner, optuna.pruners.PercentilePruner):
         from flagrun._time_aligned import TimeAligned
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 REVERSE_SUFFIX = "__reflected"
-STARTUP_SHARE = 1 / 3  # of the time limit, at most, that TPE's random start-up may take
 
 
 def optuna_name(p: ParamSpec) -> str:
@@ -173,7 +172,7 @@ def make_sampler(spec: TuningSpec) -> optuna.samplers.BaseSampler:
         )
     if spec.max_running_time is None:
         return tpe
-    from flagrun._timed_start import TimedStart
+    from flagrun._timed_start import STARTUP_SHARE, TimedStart
 
     return TimedStart(tpe, startup, spec.max_running_time * STARTUP_SHARE, spec.seed)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import optuna
 import pytest
 
 from flagrun import pruners
+from flagrun._timed_start import TimedStartPruner
 from flagrun.errors import SpecError
 from flagrun.pruners import DEFAULT_PRUNER, PRUNERS, check_settings, make_pruner
 from flagrun.spec import TuningSpec
@@ -200,3 +203,33 @@ def test_setting_reads_the_given_value_then_flagruns_default_then_optunas() -> N
     assert pruners.setting(given, "reduction_factor") == 3
     assert pruners.setting(_spec(max_parallel_trials=8), "n_startup_trials") == 8
     assert not pruners.pauses(_spec(early_stopping=True))
+
+
+def behind_after_one_finished(pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether a trial below the only finished one at step 1 is pruned."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    finished_trial(study, {0: 0.8, 1: 0.85, 2: 0.86})
+    behind = study.ask()
+    for step, value in {0: 0.1, 1: 0.1}.items():
+        behind.report(value, step)
+    return behind.should_prune()
+
+
+def test_with_a_time_limit_pruning_starts_from_one_finished_trial_after_a_third_of_it() -> None:
+    limited = make_pruner(_spec(early_stopping=True, max_running_time=6.0))
+    assert isinstance(limited, TimedStartPruner)
+    assert not behind_after_one_finished(limited)  # within its start-up: 5 trials to finish
+    time.sleep(2.1)  # a third of 6 s has passed
+    assert behind_after_one_finished(limited)
+    # Without a limit, or with n_startup_trials given, the start-up is in trials only.
+    assert not behind_after_one_finished(make_pruner(_spec(early_stopping=True)))
+    given = {"pruner": "median", "n_startup_trials": 3}
+    settled = make_pruner(
+        _spec(early_stopping=True, max_running_time=0.0001, early_stopping_config=given)
+    )
+    assert type(settled) is optuna.pruners.MedianPruner
+    asha = {"pruner": "asha"}  # successive halving has no start-up to shorten
+    halving = make_pruner(
+        _spec(early_stopping=True, max_running_time=60, early_stopping_config=asha)
+    )
+    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
