@@ -223,7 +223,7 @@ def start(spec: RunSpec) -> RunHandle:
         handle = RunHandle(spec, proc, record, log, started)
         record.child_pid = proc.pid
         record.git = _git_info(spec.project_dir)  # while the child starts up
-        store.write_run(spec.run_dir, record)
+        _write_putting_back(spec.run_dir, record)  # the script may have removed it by now
     except BaseException:
         if handle is None:
             _kill_unwatched(proc, log, spec.run_dir)
@@ -387,22 +387,28 @@ class RunHandle:
 
 
 def _write_final(run_dir: Path, record: RunRecord) -> str | None:
-    """Write the final record, putting back the run folder when the script removed it or
-    locked itself out of it; why it could not be written, else None."""
+    """Write the final record (see ``_write_putting_back``); why it could not be written,
+    else None."""
     try:
-        store.write_run(run_dir, record)
-        return None
-    except OSError:
-        pass
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(os.stat(run_dir).st_mode)
-        if mode & stat.S_IRWXU != stat.S_IRWXU:
-            os.chmod(run_dir, mode | stat.S_IRWXU)
-        store.write_run(run_dir, record)
+        _write_putting_back(run_dir, record)
         return None
     except OSError as exc:
         return f"{store.RUN_FILE} not written: {describe_os_error(exc)}"
+
+
+def _write_putting_back(run_dir: Path, record: RunRecord) -> None:
+    """Write the record, putting back the run folder when the script removed it or locked
+    itself out of it (OSError when even that fails)."""
+    try:
+        store.write_run(run_dir, record)
+        return
+    except OSError:
+        pass
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(run_dir).st_mode)
+    if mode & stat.S_IRWXU != stat.S_IRWXU:
+        os.chmod(run_dir, mode | stat.S_IRWXU)
+    store.write_run(run_dir, record)
 
 
 def _pump(

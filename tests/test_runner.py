@@ -288,12 +288,20 @@ def test_a_50_mb_line_is_copied_and_logged_whole_in_linear_time(tmp_path):
     assert took < 8, f"{took:.1f} s"  # 20 s when every chunk rescanned the whole line
 
 
-def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path):
+@pytest.mark.parametrize("slow_git", [False, True])
+def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path, slow_git):
     folder = project(tmp_path)
     (folder / "vandal.py").write_text(
         "import shutil, flagrun\nprint('bye')\nshutil.rmtree(flagrun.run_dir())\n"
     )
-    done = flagrun(folder, "train", "vandal.py")
+    env = None
+    if slow_git:  # the run's second record is written after git answers: the folder is gone
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "git").write_text("#!/bin/sh\nsleep 2\nexit 128\n")
+        (bin_dir / "git").chmod(0o755)
+        env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    done = flagrun(folder, "train", "vandal.py", env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     [run_dir] = (folder / "runs").iterdir()
