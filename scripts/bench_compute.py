@@ -15,9 +15,10 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
   pauses a stopped trial (curve_cost.py keeps its epoch in its checkpoint folder) and
   continues it when it is later among the best of its rung
 - flagrun_none: `flagrun tune` without early stopping
-- flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is the
-  wall time the flagrun row took on the same seed in this run (so TPE's random start-up
-  ends after a third of it, or 10 trials, whichever comes first); needs the flagrun row
+- flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is 1.2
+  times the wall time the flagrun row took on the same seed in this run (so the compute
+  budget still ends it, while TPE's random start-up and the pruner's end after a third of
+  the limit, if trials have not ended them before); needs the flagrun row before it
 
   (maxTrials is set out of reach, the budget ends a job: TPE's random start-up is 10
   trials for flagrun, whether it is Optuna's default or a fifth of maxTrials capped at 10)
@@ -93,6 +94,7 @@ METHODS = {
     "keras_tuner": "keras-tuner Hyperband",
 }
 IN_PROCESS = ("optuna", "hyperopt", "keras_tuner")
+TIMED_SLACK = 1.2  # flagrun_timed's maxRunningTime over the flagrun row's wall time
 NEEDS = {"hyperopt": "hyperopt", "keras_tuner": "keras_tuner"}  # method: module it imports
 PIP_NAME = {"hyperopt": "hyperopt", "keras_tuner": "keras-tuner"}
 
@@ -588,7 +590,7 @@ def main() -> None:
             for seed in seeds:
                 walls: dict[str, float] = {}
                 for method in [m for m in runnable if m not in IN_PROCESS]:
-                    limit = walls["flagrun"] if method == "flagrun_timed" else None
+                    limit = TIMED_SLACK * walls["flagrun"] if method == "flagrun_timed" else None
                     search = run_flagrun(method, seed, root, args, limit)
                     walls[method] = search.wall
                     report(method, seed, search, args)
