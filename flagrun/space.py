@@ -159,7 +159,7 @@ def make_sampler(spec: TuningSpec) -> optuna.samplers.BaseSampler:
     if spec.algorithm != "TPE":
         return optuna.samplers.RandomSampler(seed=spec.seed)
     startup = min(10, max(1, spec.max_trials // 3))
-    timed = spec.max_running_time is not None
+    limit = spec.max_running_time
     conditional = any(p.parent is not None for p in spec.params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -168,13 +168,13 @@ def make_sampler(spec: TuningSpec) -> optuna.samplers.BaseSampler:
             multivariate=True,
             group=conditional,
             constant_liar=True,
-            n_startup_trials=0 if timed else startup,
+            n_startup_trials=startup if limit is None else 0,
         )
-    if spec.max_running_time is None:
+    if limit is None:
         return tpe
     from flagrun._timed_start import STARTUP_SHARE, TimedStart
 
-    return TimedStart(tpe, startup, spec.max_running_time * STARTUP_SHARE, spec.seed)
+    return TimedStart(tpe, startup, limit * STARTUP_SHARE, spec.seed)
 
 
 def grid_points(spec: TuningSpec) -> list[dict[str, Any]]:

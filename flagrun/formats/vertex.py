@@ -88,6 +88,8 @@ SCALE = Field("scaleType", "scale", Place.PARAM, Kind.ENUM, default=LINEAR,
               choices={"SCALE_TYPE_UNSPECIFIED": LINEAR, **{scale: scale for scale in SCALES}})
 PYTHON_MODULE = Field("pythonModule", "python_module", TOP, Kind.NAME, default=None)
 ARGS = Field("args", "args", TOP, Kind.ARGS, default=())
+TRIAL_TIMEOUT = Field("timeout", "trial_timeout", TOP, Kind.DURATION, default=None,
+                      hint="write timeout: 3600s for one hour")  # trialJobSpec.scheduling
 # fmt: on
 # The stopping specs that turn early stopping on, and the pruner each becomes.
 STOPPING = {
@@ -135,14 +137,6 @@ CLOUD_FIELDS = {
     "containerSpec.": ("imageUri", "command", "env"),
     "scheduling.": ("restartJobOnWorkerRestart", "strategy", "disableRetries", "maxWaitDuration"),
 }
-TRIAL_TIMEOUT = Field(
-    "timeout",
-    "trial_timeout",
-    TOP,
-    Kind.DURATION,
-    default=None,
-    hint="write timeout: 3600s for one hour",
-)
 KNOWN_TOP = ("studySpec", "trialJobSpec", *(f.name for f in TOP_FIELDS))
 _SPECS = {
     "doubleValueSpec": "DOUBLE",

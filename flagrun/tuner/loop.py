@@ -72,11 +72,11 @@ class Tuner:
         self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
         self.tally_time = 0.0
         self.expected_points = 0  # points of the objective a finished trial wrote (overrun)
-        # A trial's pace is measured from when the loop started it: only true where its
-        # process starts at once, not in a cluster's queue or on another machine's clock.
-        self.projecting = self.spec.trial_timeout is not None and isinstance(
-            executor, LocalExecutor
-        )
+        # The timeout a trial's pace is projected against (``tuner.overrun``). The pace is
+        # measured from when the loop started it: only true where its process starts at
+        # once, not in a cluster's queue or on another machine's clock.
+        local = isinstance(executor, LocalExecutor)
+        self.overrun_limit = self.spec.trial_timeout if local else None
         self.stop_reason: str | None = None
         self.abort: FlagrunError | None = None
         # maxRunningTime counts from this start (a resumed job gets it again)
@@ -394,18 +394,8 @@ class Tuner:
             return
         if active.reported and should_prune(active):
             self._prune(active)
-        elif self.projecting and self.spec.trial_timeout is not None:
-            self._current_tally()  # a shared study's finished trials say how many points
-            reason = overrun.overrun_reason(
-                active.series,
-                active.started_at,
-                time.time(),
-                self.expected_points,
-                self.spec.trial_timeout,
-            )
-            if reason is not None:
-                active.pruned_at = active.last_point[1] or 0
-                active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+        elif self.overrun_limit is not None:
+            self._stop_if_overrunning(active, self.overrun_limit)
 
     def _prune(self, active: ActiveTrial) -> None:
         """Stop a trial the pruner gave up on; one with a checkpoint may wait to be promoted."""
@@ -419,6 +409,16 @@ class Tuner:
             active.trial.set_user_attr(promotion.PAUSED, True)
             reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
         active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+
+    def _stop_if_overrunning(self, active: ActiveTrial, timeout: float) -> None:
+        """Stop, PRUNED, a trial that at its pace cannot finish within ``timeout``."""
+        self._current_tally()  # a shared study's finished trials say how many points
+        reason = overrun.overrun_reason(
+            active.series, active.started_at, time.time(), self.expected_points, timeout
+        )
+        if reason is not None:
+            active.pruned_at = active.last_point[1] or 0
+            active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
     # -- interruption and resume -----------------------------------------------------------
 
