@@ -248,6 +248,7 @@ def run_flagrun(race: Race, root: Path) -> Arm:
 def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
     """The job's trials, read back through the library (`flagrun trials`)."""
     import flagrun
+    from flagrun.tuner.loop import OUT_OF_TIME
 
     try:
         table = flagrun.trials(runs_dir=runs_dir)
@@ -259,7 +260,7 @@ def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
         run_dir = table.job_dir / row.run_dir
         state = row.state.value
         reason = row.reason or ""
-        if state == FAILED and (reason.startswith("interrupted") or "maxRunningTime" in reason):
+        if state == FAILED and (reason.startswith("interrupted") or OUT_OF_TIME in reason):
             state = INTERRUPTED  # stopped at the deadline, by the race or by flagrun itself
         ended = datetime.fromisoformat(row.time or "").timestamp() - started_at
         value = row.objective_value if state == COMPLETE else None
