@@ -7,7 +7,9 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 (the sum over its trials of the epochs they ran, pruned ones included). Methods:
 
 - flagrun: `flagrun tune` (library API, real trial processes, 2 slots) with its default
-  early stopping (percentile pruner, trials compared at equal epochs)
+  early stopping (median pruner, trials compared at equal epochs)
+- flagrun_percentile: the same with ``earlyStopping: {pruner: percentile}`` (keep the top
+  25% at each epoch: the default before 2026-12-03)
 - flagrun_time: the same with ``earlyStopping: {pruner: percentile, resource: time,
   timeStep: ...}`` (trials compared at equal elapsed seconds); skipped, and said so, when
   this flagrun rejects the setting
@@ -40,6 +42,13 @@ A flagrun job's compute is summed from the ledger its trials append to (curve_co
 ``--ledger``), the part-epoch of a stopped trial included; it is stopped with SIGINT once
 past the budget.
 
+With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_none) do not
+start jobs: the sampler and pruner ``flagrun tune`` builds from the same YAML are driven in
+process, ``--slots`` trials side by side in simulated time, each epoch judged as it ends.
+No latency, no sleeping (``--time-scale 0`` makes the in-process rows as quick): 30 seeds
+in a minute or two, where a real 5-h row takes ~3 min a seed. What it leaves out is the
+tuner's own loop (its poll, trial start-up), which the real rows measure.
+
 Measured per method over ``--seeds`` seeds from ``--first-seed`` (the samplers' seeds and
 the curves' noise seed): the simulated compute until a trial trained to the end reaches
 ``0.95 - target``, for each of ``--targets`` (">" when it did not within the budget; and on
@@ -49,7 +58,7 @@ half and all of the budget; medians and [IQR]. Trials started are counted too (T
 
 Usage: python scripts/bench_compute.py [--seeds 10] [--budget-hours 10] [--epochs 20]
            [--targets 0.1,0.05] [--time-scale 0.002] [--methods flagrun,optuna,...]
-           [--first-seed 1] [--save results.json]
+           [--first-seed 1] [--save results.json] [--simulate]
        python scripts/bench_compute.py --quick      # a smoke run for CI (< 60 s)
 """
 
@@ -84,7 +93,8 @@ CURVE_COST, CURVE_COST_YAML = SCRIPTS / "curve_cost.py", SCRIPTS / "curve_cost.y
 CHANCE = 0.10
 
 METHODS = {
-    "flagrun": "flagrun, percentile on steps",
+    "flagrun": "flagrun, median on steps",
+    "flagrun_percentile": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
     "flagrun_none": "flagrun, no early stopping",
@@ -299,6 +309,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
     if method == "flagrun_time":
         step = args.time_step * args.time_scale  # the tuner measures real seconds
         return {"pruner": "percentile", "resource": "time", "timeStep": step}
+    if method == "flagrun_percentile":
+        return {"pruner": "percentile"}
     if method == "flagrun_asha":
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
     return {} if method in ("flagrun", "flagrun_timed") else None
@@ -363,6 +375,62 @@ def run_flagrun(
         tune(CURVE_COST, config_path, runs_dir=root / name, progress="quiet", fixed=fixed)
     search = search_from_ledger(ledger, args.epochs)
     search.wall = time.perf_counter() - start
+    return search
+
+
+SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_none")  # what --simulate can drive
+
+
+def simulate_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:
+    """The method's job as flagrun's tuner would run it, its processes and clock simulated.
+
+    The sampler and pruner are the ones ``flagrun tune`` builds from the same YAML; the
+    ``--slots`` trials run side by side in simulated time (the next epoch to end is the one
+    reported, and judged at once), so no process starts, nothing sleeps and no decision
+    comes late: a 5-h search takes seconds.
+    """
+    import heapq
+
+    import optuna
+
+    from flagrun import space
+    from flagrun.pruners import make_pruner
+    from flagrun.spec import load_spec
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = root / f"simulated-{method}-{seed}.yml"
+    path.write_text(yaml.safe_dump(cost_config(seed, args.slots, early_stopping_of(method, args))))
+    spec = load_spec(path)
+    study = optuna.create_study(
+        direction="maximize", sampler=space.make_sampler(spec), pruner=make_pruner(spec)
+    )
+    # (when its next epoch ends, trial number, that epoch, the trial, epoch seconds, curve)
+    running: list[tuple[float, int, int, optuna.Trial, float, list[float]]] = []
+    search, started = Search([], 0.0, 0), time.perf_counter()
+
+    def start(now: float) -> None:
+        trial = study.ask()
+        values = space.suggest(trial, spec)
+        seconds, curve = cost_of(values), val_acc_curve(values, args.epochs, seed)
+        heapq.heappush(running, (now + seconds, trial.number, 1, trial, seconds, curve))
+        search.trials += 1
+
+    for _ in range(args.slots):
+        start(0.0)
+    while search.compute < args.budget_hours * 3600:
+        now, number, epoch, trial, seconds, curve = heapq.heappop(running)
+        search.compute += seconds
+        trial.report(curve[epoch - 1], epoch)
+        if epoch == args.epochs:
+            study.tell(trial, curve[-1])
+            search.completions.append((search.compute, curve[-1]))
+            start(now)
+        elif trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            start(now)
+        else:
+            heapq.heappush(running, (now + seconds, number, epoch + 1, trial, seconds, curve))
+    search.wall = time.perf_counter() - started
     return search
 
 
@@ -482,6 +550,8 @@ def print_table(
         f"{args.poll:g} s, {args.slots} slots; resource: time steps of {args.time_step:g} "
         "simulated s; trials: started (keras-tuner: rung runs)"
     )
+    if args.simulate:
+        print("flagrun's jobs simulated (--simulate): its sampler and pruner, no processes")
 
 
 def save(
@@ -535,6 +605,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--slots", type=int, default=2, help="flagrun's parallel trials")
     parser.add_argument("--workers", type=int, default=4, help="processes for in-process methods")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"of {', '.join(METHODS)}")
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help=f"simulate flagrun's jobs in process (of {', '.join(SIMULATED)}; see the docstring)",
+    )
     parser.add_argument("--quick", action="store_true", help="1 seed, 0.5 h budget, 5 epochs")
     args = parser.parse_args()
     if args.quick:
@@ -544,6 +619,9 @@ def parse_args() -> argparse.Namespace:
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown:
         parser.error(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    cannot = [m for m in args.methods if m not in IN_PROCESS and m not in SIMULATED]
+    if args.simulate and cannot:
+        parser.error(f"--simulate cannot run {', '.join(cannot)}; it runs {', '.join(SIMULATED)}")
     if (
         "flagrun_timed" in args.methods
         and "flagrun" not in args.methods[: args.methods.index("flagrun_timed")]
@@ -587,7 +665,14 @@ def main() -> None:
                 for m in runnable
                 if m in IN_PROCESS
             }
-            for seed in seeds:
+            if args.simulate:
+                futures |= {
+                    (m, s): pool.submit(simulate_flagrun, m, s, root, args)
+                    for s in seeds
+                    for m in runnable
+                    if m not in IN_PROCESS
+                }
+            for seed in seeds if not args.simulate else ():
                 walls: dict[str, float] = {}
                 for method in [m for m in runnable if m not in IN_PROCESS]:
                     limit = TIMED_SLACK * walls["flagrun"] if method == "flagrun_timed" else None

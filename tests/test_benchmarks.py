@@ -44,6 +44,7 @@ def test_the_race_fails_only_when_no_tool_finished_a_trial(tmp_path: Path) -> No
         ("bench_pruning.py", ["--quick"], "compute ratio"),
         ("bench_search.py", ["--quick"], "regret"),
         ("bench_compute.py", ["--quick"], "hours to regret"),
+        ("bench_compute.py", ["--quick", "--simulate", "--methods", "flagrun,optuna"], "simulated"),
     ],
 )
 def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expected: str) -> None:
