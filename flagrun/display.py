@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from flagrun.pruners import DEFAULT_PRUNER
 from flagrun.records import JobState, RunRecord, RunStatus, TrialState
 from flagrun.tags import display_names
 
@@ -249,7 +250,7 @@ def plan_text(plan: Any, commands: list[list[str]]) -> str:
     if spec.early_stopping:
         config = spec.early_stopping_config
         over = ", over elapsed time" if config.get("resource") == "time" else ""
-        stopping = f"on ({config.get('pruner', 'percentile')} pruner{over})"
+        stopping = f"on ({config.get('pruner', DEFAULT_PRUNER)} pruner{over})"
     lines = [
         f"{spec.path}: valid",
         f"trainer:     {trainer.name} in {trainer.root} ({how}; {arguments})",

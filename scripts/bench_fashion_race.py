@@ -605,7 +605,7 @@ def parse_race() -> tuple[Race, list[int], list[str], Path | None]:
         "--stopping",
         type=yaml.safe_load,
         help="flagrun's earlyStopping as YAML, e.g. '{resource: time, timeStep: 10}' "
-        "(default: tuning.yml's, the percentile pruner on epochs)",
+        "(default: tuning.yml's, flagrun's default pruner on epochs)",
     )
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="the smoke run (see above)")

@@ -7,7 +7,7 @@ method in turn):
 
 - flagrun TPE: `flagrun tune` with curve.yml (algorithm unset: TPE), 2 slots
 - flagrun TPE + early stopping: the same with `earlyStopping` (--pruner: a variant
-  of scripts/bench_pruning.py, default percentile, the one that saves 2x); its epochs
+  of scripts/bench_pruning.py, default flagrun's default pruner, median); its epochs
   last --es-epoch-seconds so the tuner, which polls the event files every 0.5 s, can
   prune early
 - flagrun random: algorithm RANDOM_SEARCH
@@ -21,7 +21,7 @@ they were asked for). curve.py's last epoch is noise-free, so regret is exact an
 after 20, 50 and 100 trials, and the median epochs consumed by the whole run.
 
 Usage: python scripts/bench_search.py [--seeds 10] [--trials 100] [--epochs 20]
-           [--methods tpe,tpe_es,random,hyperopt] [--pruner percentile]
+           [--methods tpe,tpe_es,random,hyperopt] [--pruner median]
        python scripts/bench_search.py --quick      # a smoke run for CI (< 60 s)
 """
 
@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from flagrun.pruners import DEFAULT_PRUNER
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -185,7 +187,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=2, help="flagrun's parallel trials")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--es-epoch-seconds", type=float, default=0.1)
-    parser.add_argument("--pruner", default="percentile", help=f"of {', '.join(VARIANTS)}")
+    parser.add_argument("--pruner", default=DEFAULT_PRUNER, help=f"of {', '.join(VARIANTS)}")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 trials, 5 epochs")
     args = parser.parse_args()

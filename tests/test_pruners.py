@@ -21,9 +21,9 @@ def _spec(**kwargs) -> TuningSpec:
 def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
     assert isinstance(make_pruner(_spec(max_parallel_trials=2)), optuna.pruners.NopPruner)
     default = make_pruner(_spec(early_stopping=True))
-    assert DEFAULT_PRUNER == "percentile"
-    assert type(default) is optuna.pruners.PercentilePruner  # not its MedianPruner subclass
-    assert default._percentile == 25.0
+    assert DEFAULT_PRUNER == "median"
+    assert type(default) is optuna.pruners.MedianPruner
+    assert (default._n_startup_trials, default._n_warmup_steps) == (5, 1)
     chosen = make_pruner(
         _spec(
             early_stopping=True,
@@ -111,10 +111,9 @@ def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_pat
     spec = load_spec(path)
     assert spec.early_stopping is True
     built = make_pruner(spec)
-    # MedianPruner is a PercentilePruner subclass (at 50%): check the exact type.
-    assert type(built) is optuna.pruners.PercentilePruner
-    assert (built._percentile, built._n_warmup_steps) == (25.0, 4)
-    assert spec.early_stopping_config == {"pruner": "percentile", "n_warmup_steps": 4}
+    assert type(built) is optuna.pruners.MedianPruner
+    assert built._n_warmup_steps == 4
+    assert spec.early_stopping_config == {"pruner": "median", "n_warmup_steps": 4}
 
 
 def test_resource_and_time_step_are_checked_and_stay_out_of_the_optuna_class() -> None:

@@ -32,7 +32,7 @@ last), ``trialTimeout`` (seconds a trial may run), ``maxRunningTime`` (seconds t
 may run: Cloud ML writes it as ``trainingInput.scheduling.maxRunningTime: 7200s``, and
 that is read too), ``seed`` (int) and ``earlyStopping``
 (``{pruner: median | percentile | successive_halving | hyperband | none, ...settings}``,
-percentile when no pruner is named; giving it turns early stopping on unless
+median when no pruner is named; giving it turns early stopping on unless
 ``enableTrialEarlyStopping: false`` says otherwise). The settings are keyword arguments of
 the Optuna pruner, checked by building it (``flagrun.pruners``).
 Numbers PyYAML reads as strings (``1e-3``) are accepted where a number is expected.
