@@ -545,13 +545,16 @@ def print_table(
         ]
         trials = statistics.median(run.trials for run in runs)
         print(f"{METHODS[method]:<30} {trials:>6.0f} " + " ".join(f"{c:>28}" for c in cells))
-    print(
-        f"time scale {args.time_scale:g} (real s per simulated s), flagrun polls every "
-        f"{args.poll:g} s, {args.slots} slots; resource: time steps of {args.time_step:g} "
-        "simulated s; trials: started (keras-tuner: rung runs)"
+    flagrun = (
+        "flagrun's jobs simulated (--simulate): its sampler and pruner, no processes"
+        if args.simulate
+        else f"flagrun polls every {args.poll:g} s"
     )
-    if args.simulate:
-        print("flagrun's jobs simulated (--simulate): its sampler and pruner, no processes")
+    print(
+        f"time scale {args.time_scale:g} (real s per simulated s), {flagrun}, {args.slots} "
+        f"slots; resource: time steps of {args.time_step:g} simulated s; trials: started "
+        "(keras-tuner: rung runs)"
+    )
 
 
 def save(
