@@ -341,6 +341,43 @@ def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> N
         assert not pid_alive(pid)
 
 
+# x=0.9 is behind at every epoch, its last one too, and then, like a script that saves
+# its model or evaluates on a test set, runs on a while after its last point.
+BEHIND_TO_THE_END_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    behind = FLAGS.x > 0.5
+    for epoch in range(3):
+        log_metrics({"val_acc": 0.05 if behind else FLAGS.x}, step=epoch)
+    time.sleep(2 if behind else 0)
+    """
+)
+
+
+def test_a_trial_that_wrote_all_its_points_is_complete_not_pruned(project: Path) -> None:
+    # Pruning it would save no compute and hide a whole curve from the pruner, whose
+    # median is taken over complete trials only.
+    (project / "late.py").write_text(BEHIND_TO_THE_END_TRAIN)
+    # Warm-up to the last step: the pruner first judges the trial at its last point.
+    stopping = {"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 2}
+    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
+                    enableTrialEarlyStopping=True, earlyStopping=stopping,
+                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "late.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    [late] = [t for t in trials if t["hyperparameters"]["x"] == 0.9]
+    assert (late["state"], late["trainingStep"]) == ("COMPLETE", 2)
+    assert late["objectiveValue"] == pytest.approx(0.05)  # float32 in the event file
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 5
+
+
 # Fast trials reach 0.1 per epoch in a blink; x=0.9 is ahead of them at every epoch
 # but takes half a second per epoch, so by any given time it is far behind.
 SLOW_BUT_AHEAD_TRAIN = textwrap.dedent(

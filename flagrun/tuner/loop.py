@@ -392,10 +392,19 @@ class Tuner:
         report_new_points(active, self.spec, lag=2 * METRIC_POLL_SECONDS)
         if not self.spec.early_stopping or active.pruned_at is not None:
             return
+        if self._trained_to_the_end(active):
+            return
         if active.reported and should_prune(active):
             self._prune(active)
         elif self.overrun_limit is not None:
             self._stop_if_overrunning(active, self.overrun_limit)
+
+    def _trained_to_the_end(self, active: ActiveTrial) -> bool:
+        """Whether the trial wrote as many points as a finished trial: stopping it then saves
+        nothing, and as PRUNED its whole curve would be missing from the complete trials the
+        median and percentile pruners judge by (the survivors of their cuts)."""
+        self._current_tally()  # refreshes expected_points
+        return 0 < self.expected_points <= len(active.series)
 
     def _prune(self, active: ActiveTrial) -> None:
         """Stop a trial the pruner gave up on; one with a checkpoint may wait to be promoted."""
