@@ -341,6 +341,20 @@ def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> N
         assert not pid_alive(pid)
 
 
+def tune_four_then_x09(project: Path, script: str, stopping: dict[str, object]) -> list[dict]:
+    """Tune ``script`` over x = 0.3, 0.31, 0.32, 0.33, then 0.9, one trial at a time."""
+    (project / "train_x.py").write_text(script)
+    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
+                    enableTrialEarlyStopping=True, earlyStopping=stopping,
+                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "train_x.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return trials_json(project)["trials"]
+
+
 # x=0.9 is behind at every epoch, its last one too, and then, like a script that saves
 # its model or evaluates on a test set, runs on a while after its last point.
 BEHIND_TO_THE_END_TRAIN = textwrap.dedent(
@@ -360,18 +374,9 @@ BEHIND_TO_THE_END_TRAIN = textwrap.dedent(
 def test_a_trial_that_wrote_all_its_points_is_complete_not_pruned(project: Path) -> None:
     # Pruning it would save no compute and hide a whole curve from the pruner, whose
     # median is taken over complete trials only.
-    (project / "late.py").write_text(BEHIND_TO_THE_END_TRAIN)
     # Warm-up to the last step: the pruner first judges the trial at its last point.
     stopping = {"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 2}
-    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
-    (project / "tuning.yml").write_text(
-        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
-                    enableTrialEarlyStopping=True, earlyStopping=stopping,
-                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
-    )  # fmt: skip
-    done = flagrun(project, "tune", "late.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    trials = trials_json(project)["trials"]
+    trials = tune_four_then_x09(project, BEHIND_TO_THE_END_TRAIN, stopping)
     [late] = [t for t in trials if t["hyperparameters"]["x"] == 0.9]
     assert (late["state"], late["trainingStep"]) == ("COMPLETE", 2)
     assert late["objectiveValue"] == pytest.approx(0.05)  # float32 in the event file
@@ -400,18 +405,9 @@ SLOW_BUT_AHEAD_TRAIN = textwrap.dedent(
 def test_with_resource_time_trials_are_compared_at_equal_elapsed_time(
     project: Path, resource: str, last_state: str
 ) -> None:
-    (project / "slow.py").write_text(SLOW_BUT_AHEAD_TRAIN)
     stopping = {"pruner": "median", "n_startup_trials": 4, "n_warmup_steps": 0,
                 "resource": resource, "timeStep": 0.1}  # fmt: skip
-    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
-    (project / "tuning.yml").write_text(
-        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
-                    enableTrialEarlyStopping=True, earlyStopping=stopping,
-                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
-    )  # fmt: skip
-    done = flagrun(project, "tune", "slow.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    trials = trials_json(project)["trials"]
+    trials = tune_four_then_x09(project, SLOW_BUT_AHEAD_TRAIN, stopping)
     assert sorted(t["state"] for t in trials) == sorted(["COMPLETE"] * 4 + [last_state])
     if resource == "time":
         [pruned] = [t for t in trials if t["state"] == "PRUNED"]
