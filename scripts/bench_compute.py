@@ -662,22 +662,19 @@ def main() -> None:
         runnable = [m for m in args.methods if m not in skipped]
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
+            # flagrun's real jobs run here, one at a time; the rest go to the pool.
+            jobs = [m for m in runnable if m not in IN_PROCESS and not args.simulate]
             futures = {
                 (m, s): pool.submit(run_in_process, m, s, args.epochs, budget, args.time_scale)
+                if m in IN_PROCESS
+                else pool.submit(simulate_flagrun, m, s, root, args)
                 for s in seeds
                 for m in runnable
-                if m in IN_PROCESS
+                if m not in jobs
             }
-            if args.simulate:
-                futures |= {
-                    (m, s): pool.submit(simulate_flagrun, m, s, root, args)
-                    for s in seeds
-                    for m in runnable
-                    if m not in IN_PROCESS
-                }
-            for seed in seeds if not args.simulate else ():
+            for seed in seeds:
                 walls: dict[str, float] = {}
-                for method in [m for m in runnable if m not in IN_PROCESS]:
+                for method in jobs:
                     limit = TIMED_SLACK * walls["flagrun"] if method == "flagrun_timed" else None
                     search = run_flagrun(method, seed, root, args, limit)
                     walls[method] = search.wall
