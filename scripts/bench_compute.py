@@ -98,7 +98,7 @@ CHANCE = 0.10
 
 METHODS = {
     "flagrun": "flagrun, median on steps",
-    "flagrun_wait": "flagrun, median, no floor",
+    "flagrun_wait": "flagrun, median, no start-up floor",
     "flagrun_percentile": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
