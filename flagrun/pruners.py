@@ -13,10 +13,6 @@ more compute per trial but, judging against the complete trials only (the surviv
 earlier cuts), cuts most trials that are not near the best at every epoch
 (``scripts/bench_compute.py``; ``scripts/bench_pruning.py`` for compute per trial).
 
-Until the median and percentile pruners have their ``n_startup_trials`` complete trials,
-they stop only the trials worse than every complete one (``flagrun._startup_floor``), where
-Optuna's stop nothing; an ``n_startup_trials`` given in the YAML keeps Optuna's start-up.
-
 Two more keys are flagrun's own, not the class's (``FLAGRUN_SETTINGS``): ``resource``
 says what trials are compared at, ``steps`` (their step numbers, epochs as a rule: the
 default) or ``time`` (the seconds since each trial started, in ``timeStep`` units, so a
@@ -263,18 +259,9 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             hint="use one of " + ", ".join(PRUNERS),
         )
     pruner = _aligned(spec, _build(row, settings, spec.max_parallel_trials))
-    defaults = row.defaults(spec.max_parallel_trials)
-    if "n_startup_trials" in settings or "n_startup_trials" not in defaults:
-        return pruner  # a start-up given in the YAML is Optuna's, as written
-    from flagrun._startup_floor import StartupFloor
-
-    # Before its start-up trials are complete, the pruner stops the trials worse than
-    # every complete one (flagrun._startup_floor).
-    floor = optuna.pruners.PercentilePruner(
-        **{**defaults, **settings, "percentile": 100.0, "n_startup_trials": 1}
-    )
-    pruner = StartupFloor(pruner, _aligned(spec, floor), defaults["n_startup_trials"])
-    if spec.max_running_time is None:
+    if spec.max_running_time is None or "n_startup_trials" in settings:
+        return pruner
+    if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
         return pruner
     from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
 

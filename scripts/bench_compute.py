@@ -7,10 +7,7 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 (the sum over its trials of the epochs they ran, pruned ones included). Methods:
 
 - flagrun: `flagrun tune` (library API, real trial processes, 2 slots) with its default
-  early stopping (median pruner, trials compared at equal epochs; before 5 trials are
-  complete, only the trials worse than every complete one are stopped)
-- flagrun_wait: the same with ``n_startup_trials: 5`` given, Optuna's start-up as written:
-  nothing is stopped before 5 trials are complete (the default before 2026-12-03)
+  early stopping (median pruner, trials compared at equal epochs)
 - flagrun_percentile: the same with ``earlyStopping: {pruner: percentile}`` (keep the top
   25% at each epoch: the default before 2026-12-03)
 - flagrun_time: the same with ``earlyStopping: {pruner: percentile, resource: time,
@@ -45,10 +42,9 @@ A flagrun job's compute is summed from the ledger its trials append to (curve_co
 ``--ledger``), the part-epoch of a stopped trial included; it is stopped with SIGINT once
 past the budget.
 
-With ``--simulate`` the flagrun rows (flagrun, flagrun_wait, flagrun_percentile,
-flagrun_none) do not start jobs: the sampler and pruner ``flagrun tune`` builds from the
-same YAML are driven in process, ``--slots`` trials side by side in simulated time, each
-epoch judged as it ends.
+With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_none) do not
+start jobs: the sampler and pruner ``flagrun tune`` builds from the same YAML are driven in
+process, ``--slots`` trials side by side in simulated time, each epoch judged as it ends.
 No latency, no sleeping (``--time-scale 0`` makes the in-process rows as quick): 30 seeds
 in a minute or two, where a real 5-h row takes ~3 min a seed. What it leaves out is the
 tuner's own loop (its poll, trial start-up), which the real rows measure.
@@ -98,7 +94,6 @@ CHANCE = 0.10
 
 METHODS = {
     "flagrun": "flagrun, median on steps",
-    "flagrun_wait": "flagrun, median, no start-up floor",
     "flagrun_percentile": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
@@ -316,8 +311,6 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"pruner": "percentile", "resource": "time", "timeStep": step}
     if method == "flagrun_percentile":
         return {"pruner": "percentile"}
-    if method == "flagrun_wait":  # Optuna's start-up as written: nothing pruned before it
-        return {"pruner": "median", "n_startup_trials": 5}
     if method == "flagrun_asha":
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
     return {} if method in ("flagrun", "flagrun_timed") else None
@@ -385,8 +378,7 @@ def run_flagrun(
     return search
 
 
-# what --simulate can drive
-SIMULATED = ("flagrun", "flagrun_wait", "flagrun_percentile", "flagrun_none")
+SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_none")  # what --simulate can drive
 
 
 def simulate_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:

@@ -8,8 +8,6 @@ import optuna
 import pytest
 
 from flagrun import pruners
-from flagrun._startup_floor import StartupFloor
-from flagrun._time_aligned import TimeAligned
 from flagrun._timed_start import TimedStartPruner
 from flagrun.errors import SpecError
 from flagrun.pruners import DEFAULT_PRUNER, PRUNERS, check_settings, make_pruner
@@ -20,14 +18,9 @@ def _spec(**kwargs) -> TuningSpec:
     return TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", **kwargs)
 
 
-def _configured(built: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
-    """The pruner as configured, without the floor flagrun adds to its start-up."""
-    return built.pruner if isinstance(built, StartupFloor) else built
-
-
 def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
     assert isinstance(make_pruner(_spec(max_parallel_trials=2)), optuna.pruners.NopPruner)
-    default = _configured(make_pruner(_spec(early_stopping=True)))
+    default = make_pruner(_spec(early_stopping=True))
     assert DEFAULT_PRUNER == "median"
     assert type(default) is optuna.pruners.MedianPruner
     assert (default._n_startup_trials, default._n_warmup_steps) == (5, 1)
@@ -48,26 +41,20 @@ def test_defaults_wait_for_one_trial_per_slot_and_one_warmup_step() -> None:
                 early_stopping=True, max_parallel_trials=8, early_stopping_config={"pruner": name}
             )
         )
-        assert isinstance(built, StartupFloor) and built.n_startup_trials == 8
-        assert (built.pruner._n_startup_trials, built.pruner._n_warmup_steps) == (8, 1)
+        assert (built._n_startup_trials, built._n_warmup_steps) == (8, 1)
     small = make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": "median"}))
-    assert _configured(small)._n_startup_trials == 5
+    assert small._n_startup_trials == 5
 
 
 def test_given_settings_override_the_defaults() -> None:
     config = {"pruner": "percentile", "percentile": 50.0, "n_warmup_steps": 3}
     built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
-    assert (built.pruner._percentile, built.pruner._n_warmup_steps) == (50.0, 3)
-    assert (built.floor._percentile, built.floor._n_warmup_steps) == (100.0, 3)
+    assert (built._percentile, built._n_warmup_steps) == (50.0, 3)
 
 
 def test_every_row_builds_with_its_defaults() -> None:
     classes = {
-        name: type(
-            _configured(
-                make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": name}))
-            )
-        )
+        name: type(make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": name})))
         for name in PRUNERS
     }
     assert classes == {
@@ -123,7 +110,7 @@ def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_pat
     )
     spec = load_spec(path)
     assert spec.early_stopping is True
-    built = _configured(make_pruner(spec))
+    built = make_pruner(spec)
     assert type(built) is optuna.pruners.MedianPruner
     assert built._n_warmup_steps == 4
     assert spec.early_stopping_config == {"pruner": "median", "n_warmup_steps": 4}
@@ -139,9 +126,8 @@ def test_resource_and_time_step_are_checked_and_stay_out_of_the_optuna_class() -
         assert problem is not None and problem.key == "timeStep", bad
     config = {"pruner": "median", "n_warmup_steps": 3, "resource": "time", "timeStep": 2.5}
     built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
-    aligned = built.pruner  # behind the start-up floor, aligned over time
-    assert isinstance(aligned.pruner, optuna.pruners.MedianPruner)
-    assert aligned.pruner._n_warmup_steps == 3
+    assert isinstance(built.pruner, optuna.pruners.MedianPruner)
+    assert built.pruner._n_warmup_steps == 3
     assert pruners.resource_of(_spec(early_stopping_config=config)) == pruners.Resource("time", 2.5)
     rungs = {"pruner": "hyperband", "resource": "time"}  # rung pruners compare all trials' rungs
     assert isinstance(
@@ -174,9 +160,7 @@ def test_over_time_a_slow_trial_meets_what_finished_trials_had_reached_by_then()
         return slow.should_prune()
 
     config = {"pruner": "median", "resource": "time"}
-    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
-    assert pruned(built)
-    aligned = built.pruner  # the configured pruner, behind the start-up floor
+    aligned = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
     assert pruned(aligned)
     assert not pruned(aligned.pruner)  # alone, it finds no finished trial at second 60
 
@@ -220,47 +204,24 @@ def test_setting_reads_the_given_value_then_flagruns_default_then_optunas() -> N
     assert not pruners.pauses(_spec(early_stopping=True))
 
 
-def pruned_after(pruner: optuna.pruners.BasePruner, finished: int, value: float) -> bool:
-    """Whether a trial at ``value`` by step 1 is pruned after ``finished`` trials ended,
-    the first at 0.85 by step 1, the others at 0.5."""
+def behind_after_one_finished(pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether a trial below the only finished one at step 1 is pruned."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
-    for number in range(finished):
-        finished_trial(study, {0: 0.8, 1: 0.85, 2: 0.86} if number == 0 else {0: 0.4, 1: 0.5})
+    finished_trial(study, {0: 0.8, 1: 0.85, 2: 0.86})
     behind = study.ask()
-    for step, reached in {0: value, 1: value}.items():
-        behind.report(reached, step)
+    for step, value in {0: 0.1, 1: 0.1}.items():
+        behind.report(value, step)
     return behind.should_prune()
-
-
-def test_before_its_start_up_is_complete_the_pruner_stops_trials_worse_than_every_complete_one():
-    for name in ("median", "percentile"):
-        built = make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": name}))
-        assert not pruned_after(built, 0, 0.1)  # nothing to judge by
-        assert pruned_after(built, 1, 0.1)  # collapsed, worse than the only complete trial
-        assert pruned_after(built, 2, 0.4)  # worse than both
-        assert not pruned_after(built, 2, 0.6)  # below the median of two, above the floor
-        assert pruned_after(built, 5, 0.45)  # five complete: the configured pruner judges
-    # An n_startup_trials given in the YAML is Optuna's start-up: nothing stopped before it.
-    given = {"pruner": "median", "n_startup_trials": 5}
-    optunas = make_pruner(_spec(early_stopping=True, early_stopping_config=given))
-    assert type(optunas) is optuna.pruners.MedianPruner
-    assert not pruned_after(optunas, 1, 0.1)
-
-
-def test_over_time_the_floor_holds_finished_curves_too() -> None:
-    config = {"pruner": "median", "resource": "time", "timeStep": 5}
-    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
-    assert isinstance(built.floor, TimeAligned) and isinstance(built.pruner, TimeAligned)
 
 
 def test_with_a_time_limit_pruning_starts_from_one_finished_trial_after_a_third_of_it() -> None:
     limited = make_pruner(_spec(early_stopping=True, max_running_time=6.0))
     assert isinstance(limited, TimedStartPruner)
-    assert not pruned_after(limited, 2, 0.6)  # within its start-up: only the floor
+    assert not behind_after_one_finished(limited)  # within its start-up: 5 trials to finish
     time.sleep(2.1)  # a third of 6 s has passed
-    assert pruned_after(limited, 2, 0.6)  # the median of two complete trials
+    assert behind_after_one_finished(limited)
     # Without a limit, or with n_startup_trials given, the start-up is in trials only.
-    assert not pruned_after(make_pruner(_spec(early_stopping=True)), 2, 0.6)
+    assert not behind_after_one_finished(make_pruner(_spec(early_stopping=True)))
     given = {"pruner": "median", "n_startup_trials": 3}
     settled = make_pruner(
         _spec(early_stopping=True, max_running_time=0.0001, early_stopping_config=given)
