@@ -99,5 +99,8 @@ def test_a_paused_trial_is_promoted_and_continues_from_its_checkpoint(tmp_path: 
     steps = [point.step for point in read_scalars(run_dir)["val_acc"]]
     assert steps == list(range(len(steps)))  # one curve: trial 2's epochs, then its own
     reason = json.loads((run_dir / "run.json").read_text())["reason"]
-    assert reason.startswith(f"paused at step {promoted['trainingStep']}: its checkpoint waits")
-    assert promoted["trainingStep"] >= 4  # continued past rung 0, judged at rung 1
+    assert reason.endswith(": its checkpoint waits for a promotion"), reason
+    # judged at rung 1 (step 4, or a later point read in the same poll); under load the
+    # script may write one more epoch in the stop's grace, which trainingStep then counts
+    paused_at = int(reason.removeprefix("paused at step ").split(":")[0])
+    assert 4 <= paused_at <= promoted["trainingStep"]

@@ -413,7 +413,9 @@ def test_with_resource_time_trials_are_compared_at_equal_elapsed_time(
         [pruned] = [t for t in trials if t["state"] == "PRUNED"]
         assert pruned["trainingStep"] < 5
         reason = json.loads((Path(pruned["runDir"]) / "run.json").read_text())["reason"]
-        assert reason.startswith(f"pruned at step {pruned['trainingStep']} after ")
+        assert reason.startswith("pruned at step ") and " after " in reason, reason
+        # under load the script may write one more epoch before the stop reaches it
+        assert int(reason.split()[3]) <= pruned["trainingStep"]
 
 
 # x=0.3 is quick; x=0.5 takes 0.5 s an epoch and fits trialTimeout (6 s); x=0.9 takes 3 s
