@@ -20,7 +20,9 @@ slow configuration is judged against what fast ones had reached in the same time
 Ray Tune's ASHA ``time_attr`` and Vertex's ``use_elapsed_duration`` do). With ``time``
 the median and percentile pruners hold each finished trial's curve at its last value
 (``flagrun._time_aligned``): a trial that was done after a minute had reached that value at every
-later time too.
+later time too. ``stopStalled`` (default true) has the median and percentile pruners also
+stop, from the start, a trial that has stopped learning and is behind every trial still
+learning (``flagrun._stalled``): diverged trials, which their start-up would let run.
 
 Optuna is imported inside the functions only: this module is imported by the YAML reader.
 """
@@ -131,7 +133,11 @@ class Resource:
 
 RESOURCES = ("steps", "time")
 # earlyStopping keys that are flagrun's own, with their defaults; the rest go to the class.
-FLAGRUN_SETTINGS: dict[str, Any] = {"resource": "steps", "timeStep": Resource.time_step}
+FLAGRUN_SETTINGS: dict[str, Any] = {
+    "resource": "steps",
+    "timeStep": Resource.time_step,
+    "stopStalled": True,
+}
 
 
 class Problem(NamedTuple):
@@ -150,7 +156,7 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     settings = dict(config)
     given = settings.pop("pruner", DEFAULT_PRUNER)
     own = {key: settings.pop(key) for key in FLAGRUN_SETTINGS if key in settings}
-    problem = _check_resource(own)
+    problem = _check_own(own)
     if problem is not None:
         return problem
     name = str(given).lower()
@@ -197,8 +203,8 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     )
 
 
-def _check_resource(own: Mapping[str, Any]) -> Problem | None:
-    """The problem of the ``resource`` and ``timeStep`` keys, or None."""
+def _check_own(own: Mapping[str, Any]) -> Problem | None:
+    """The problem of flagrun's own keys (``FLAGRUN_SETTINGS``), or None."""
     kind = own.get("resource", FLAGRUN_SETTINGS["resource"])
     if kind not in RESOURCES:
         near = closest(str(kind), RESOURCES)
@@ -213,6 +219,10 @@ def _check_resource(own: Mapping[str, Any]) -> Problem | None:
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
         hint = "write timeStep: 1.0 (the seconds one step of elapsed time lasts)"
         return Problem("timeStep", f"{step!r} is not a number of seconds above 0", hint)
+    stop_stalled = own.get("stopStalled", FLAGRUN_SETTINGS["stopStalled"])
+    if not isinstance(stop_stalled, bool):
+        hint = "write stopStalled: true or false"
+        return Problem("stopStalled", f"{stop_stalled!r} is not true or false", hint)
     return None
 
 
@@ -236,6 +246,8 @@ def setting(spec: TuningSpec, key: str) -> Any:
     row = PRUNERS[str(config.pop("pruner", DEFAULT_PRUNER))]
     if key in config:
         return config[key]
+    if key in FLAGRUN_SETTINGS:
+        return FLAGRUN_SETTINGS[key]
     defaults = row.defaults(spec.max_parallel_trials)
     if key in defaults:
         return defaults[key]
@@ -259,16 +271,20 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             hint="use one of " + ", ".join(PRUNERS),
         )
     pruner = _aligned(spec, _build(row, settings, spec.max_parallel_trials))
-    if spec.max_running_time is None or "n_startup_trials" in settings:
-        return pruner
     if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
-        return pruner
-    from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
+        return pruner  # no start-up: successive halving, hyperband, none
+    if spec.max_running_time is not None and "n_startup_trials" not in settings:
+        from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
 
-    # With a time limit the start-up also ends after a share of it (flagrun._timed_start).
-    after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
-    seconds = spec.max_running_time * STARTUP_SHARE
-    return TimedStartPruner(pruner, _aligned(spec, after), seconds)
+        # With a time limit the start-up also ends after a share of it (flagrun._timed_start).
+        after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
+        seconds = spec.max_running_time * STARTUP_SHARE
+        pruner = TimedStartPruner(pruner, _aligned(spec, after), seconds)
+    if not setting(spec, "stopStalled"):
+        return pruner
+    from flagrun._stalled import StopStalled
+
+    return StopStalled(pruner)
 
 
 def _aligned(spec: TuningSpec, pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:

@@ -418,6 +418,37 @@ def test_with_resource_time_trials_are_compared_at_equal_elapsed_time(
         assert int(reason.split()[3]) <= pruned["trainingStep"]
 
 
+# x=0.9 diverged: at chance from its first epoch, taking half a second each; the others learn.
+DIVERGED_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    diverged = FLAGS.x > 0.5
+    for epoch in range(6):
+        if diverged:
+            time.sleep(0.5)
+        log_metrics({"val_acc": 0.1 if diverged else FLAGS.x + 0.1 * epoch}, step=epoch)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stop_stalled", "last_state"), [(True, "PRUNED"), (False, "COMPLETE")])
+def test_a_diverged_trial_is_stopped_before_the_pruners_start_up_is_over(
+    project: Path, stop_stalled: bool, last_state: str
+) -> None:
+    # Four complete trials are fewer than the median pruner's start-up (5): only the stop of
+    # stalled trials can stop the fifth.
+    trials = tune_four_then_x09(project, DIVERGED_TRAIN, {"stopStalled": stop_stalled})
+    [diverged] = [t for t in trials if float(t["hyperparameters"]["x"]) == 0.9]
+    assert [t["state"] for t in trials if t is not diverged] == ["COMPLETE"] * 4
+    assert diverged["state"] == last_state
+    if stop_stalled:
+        assert diverged["trainingStep"] < 5
+
+
 # x=0.3 is quick; x=0.5 takes 0.5 s an epoch and fits trialTimeout (6 s); x=0.9 takes 3 s
 # an epoch, 12 s in all: at its pace it cannot finish, which shows within its first epoch.
 PACED_TRAIN = textwrap.dedent(
@@ -573,7 +604,7 @@ def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
     assert isinstance(make_pruner(spec), optuna.pruners.NopPruner)  # early stopping off
     on = TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", early_stopping=True)
     default = make_pruner(on)
-    assert type(default) is optuna.pruners.MedianPruner
+    assert type(default.pruner) is optuna.pruners.MedianPruner  # in the stop of stalled trials
     chosen = TuningSpec(
         goal="MAXIMIZE",
         metric_tag="val_acc",
