@@ -8,10 +8,12 @@ such trials train to the end meanwhile: in the Fashion-MNIST race they took 28-4
 
 ``StopStalled`` stops a trial, whatever the pruner it wraps says, when at its latest step
 
-- it is not learning: its value there is no better than at its first step, and
-- it is behind every other trial that is learning there (better than at its own first
-  step), of which there are at least ``MIN_LEARNING``. A trial that finished before that
-  step counts with its last value; one still running that has not reached it yet does not.
+- it is not learning: it has gained less than ``TOLERANCE`` of the spread of every value
+  the study has seen since its first step (a diverged trial's accuracy moves by a few
+  thousandths as the class it predicts changes: the spread makes that nothing), and
+- it is behind every other trial that is learning there (by the same measure), of which
+  there are at least ``MIN_LEARNING``. A trial that finished before that step counts with
+  its last value; one still running that has not reached it yet does not.
 
 A slow configuration that is still learning is never stopped by it, nor is a trial judged
 against a single fast one: the trap of judging early epochs against the complete trials
@@ -28,6 +30,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 MIN_LEARNING = 2  # other trials learning at the step, at least, before one is judged
+TOLERANCE = 0.01  # a gain below this share of the study's spread of values is no learning
 
 
 class StopStalled(optuna.pruners.BasePruner):
@@ -43,27 +46,28 @@ class StopStalled(optuna.pruners.BasePruner):
 def stalled(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Whether ``trial`` is not learning at its latest step and behind every learning trial."""
     step = trial.last_step
-    values = trial.intermediate_values
-    if step is None or len(values) < 2:
+    if step is None or len(trial.intermediate_values) < 2:
         return False
-    value = values[step]
+    value = trial.intermediate_values[step]
     if math.isnan(value):
         return False  # the wrapped pruner's call
-    maximize = study.direction == StudyDirection.MAXIMIZE
+    others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+    seen = [v for t in [trial, *others] for v in t.intermediate_values.values()]
+    seen = [v for v in seen if not math.isnan(v)]
+    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+    enough = TOLERANCE * (max(seen) - min(seen))
 
-    def better(a: float, b: float) -> bool:
-        return a > b if maximize else a < b
+    def learning(t: FrozenTrial, reached: float) -> bool:
+        return sign * (reached - t.intermediate_values[min(t.intermediate_values)]) >= enough
 
-    if better(value, values[min(values)]):
-        return False  # learning
-    learning = [
+    if learning(trial, value):
+        return False
+    learners = [
         reached
-        for other in study.get_trials(deepcopy=False)
-        if other.number != trial.number
-        and (reached := _value_at(other, step)) is not None
-        and better(reached, other.intermediate_values[min(other.intermediate_values)])
+        for other in others
+        if (reached := _value_at(other, step)) is not None and learning(other, reached)
     ]
-    return len(learning) >= MIN_LEARNING and not any(better(value, v) for v in learning)
+    return len(learners) >= MIN_LEARNING and all(sign * (value - v) <= 0 for v in learners)
 
 
 def _value_at(trial: FrozenTrial, step: int) -> float | None:

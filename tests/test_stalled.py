@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from flagrun._stalled import MIN_LEARNING, StopStalled, stalled
+from flagrun._stalled import MIN_LEARNING, TOLERANCE, StopStalled, stalled
 from flagrun.pruners import check_settings, make_pruner
 from flagrun.spec import TuningSpec
 
@@ -33,10 +33,17 @@ def judged(study: optuna.Study, curve: dict[int, float]) -> bool:
 
 
 def test_a_diverged_trial_is_stalled_once_enough_other_trials_are_learning() -> None:
-    assert MIN_LEARNING == 2
+    assert (MIN_LEARNING, TOLERANCE) == (2, 0.01)
     assert not judged(study_with(LEARNING), {0: 0.1, 1: 0.1})  # one fast trial is not enough
     assert judged(study_with(LEARNING, LEARNING), {0: 0.1, 1: 0.1})
     assert not judged(study_with(LEARNING, LEARNING), {0: 0.1})  # one point: nothing to compare
+
+
+def test_chance_values_that_wander_by_a_few_thousandths_are_not_learning() -> None:
+    # A diverged classifier's accuracy is the share of the class it predicts, which changes.
+    study = study_with(LEARNING, LEARNING)
+    assert judged(study, {0: 0.1021, 1: 0.1023})
+    assert judged(study, {0: 0.1021, 1: 0.0968})
 
 
 def test_a_trial_still_learning_is_not_stalled_however_far_behind() -> None:
