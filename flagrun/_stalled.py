@@ -38,9 +38,18 @@ class StopStalled(optuna.pruners.BasePruner):
 
     def __init__(self, pruner: optuna.pruners.BasePruner) -> None:
         self.pruner = pruner
+        self.stalled_trials: set[int] = set()  # the numbers of the trials it stopped itself
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return stalled(study, trial) or self.pruner.prune(study, trial)
+        if stalled(study, trial):
+            self.stalled_trials.add(trial.number)
+            return True
+        return self.pruner.prune(study, trial)
+
+
+def stopped_stalled(pruner: optuna.pruners.BasePruner, number: int) -> bool:
+    """Whether ``pruner`` stopped trial ``number`` for not learning (rather than its pruner)."""
+    return isinstance(pruner, StopStalled) and number in pruner.stalled_trials
 
 
 def stalled(study: optuna.Study, trial: FrozenTrial) -> bool:

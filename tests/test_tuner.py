@@ -447,6 +447,9 @@ def test_a_diverged_trial_is_stopped_before_the_pruners_start_up_is_over(
     assert diverged["state"] == last_state
     if stop_stalled:
         assert diverged["trainingStep"] < 5
+        reason = json.loads((Path(diverged["runDir"]) / "run.json").read_text())["reason"]
+        assert reason.startswith("stalled at step ")
+        assert reason.endswith(": not learning, behind every trial that is")
 
 
 # x=0.3 is quick; x=0.5 takes 0.5 s an epoch and fits trialTimeout (6 s); x=0.9 takes 3 s

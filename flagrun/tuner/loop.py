@@ -19,7 +19,17 @@ from typing import Any
 
 import optuna
 
-from flagrun import _leftovers, _optuna, checkpoints, distributed, hparams, pruners, space, store
+from flagrun import (
+    _leftovers,
+    _optuna,
+    _stalled,
+    checkpoints,
+    distributed,
+    hparams,
+    pruners,
+    space,
+    store,
+)
 from flagrun.errors import FlagrunError, RunError, StoreError, describe_os_error, from_os_error
 from flagrun.executors import Executor, LocalExecutor
 from flagrun.progress import Progress
@@ -413,6 +423,8 @@ class Tuner:
         reason = f"pruned at step {last.step}"
         if pruners.resource_of(self.spec).is_time:
             reason += f" after {last.wall_time - active.started_at:.0f} s"
+        if _stalled.stopped_stalled(self.study.pruner, active.trial.number):
+            reason = f"stalled at step {last.step}: not learning, behind every trial that is"
         if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
             active.paused = True
             active.trial.set_user_attr(promotion.PAUSED, True)
