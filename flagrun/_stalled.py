@@ -1,24 +1,23 @@
-"""Stop a trial that has stopped learning and is behind every trial still learning.
+"""Stop a trial that has learned nothing since its first step and is far behind.
 
 A configuration whose training diverged (a learning rate far too high: validation accuracy
 at chance from the first epoch to the last) learns nothing however long it runs. Optuna's
 median and percentile pruners judge nothing until their start-up trials are complete, so
-such trials train to the end meanwhile: in the Fashion-MNIST race they took 28-40% of a
+such trials train to the end meanwhile: in the Fashion-MNIST race they took 24-42% of a
 30-minute job's compute.
 
-``StopStalled`` stops a trial, whatever the pruner it wraps says, when at its latest step
+``StopStalled`` stops a trial, whatever the pruner it wraps says, when
 
-- it is not learning: it has gained less than ``TOLERANCE`` of the spread of every value
-  the study has seen since its first step (a diverged trial's accuracy moves by a few
-  thousandths as the class it predicts changes: the spread makes that nothing), and
-- it is behind every other trial that is learning there (by the same measure), of which
-  there are at least ``MIN_LEARNING``. A trial that finished before that step counts with
-  its last value; one still running that has not reached it yet does not.
+- it has learned nothing: in ``PATIENCE`` steps or more after its first, no value gained
+  ``LEARNED`` of the spread of every value the study has seen on its first value (a
+  diverged trial's accuracy wanders by a few thousandths as the class it predicts changes:
+  the spread makes that nothing), and
+- it is far behind: another trial had reached, by its latest step, a value ahead of its
+  own by ``FAR`` of that spread or more.
 
-A slow configuration that is still learning is never stopped by it, nor is a trial judged
-against a single fast one: the trap of judging early epochs against the complete trials
-alone, which are the fast ones (a start-up floor built that way lost the race and was
-reverted).
+A slow configuration is not stopped by it while it learns, nor is one whose early epochs
+dip: the trap of judging early epochs against the fast trials alone (a start-up floor that
+did, stopping trials worse than every complete one, lost the race and was reverted).
 """
 
 from __future__ import annotations
@@ -27,14 +26,15 @@ import math
 
 import optuna
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-MIN_LEARNING = 2  # other trials learning at the step, at least, before one is judged
-TOLERANCE = 0.01  # a gain below this share of the study's spread of values is no learning
+PATIENCE = 2  # steps after the first, at least, before a trial is judged
+LEARNED = 0.01  # a gain on the first value below this share of the spread is no learning
+FAR = 0.5  # behind another trial by this share of the spread, at least
 
 
 class StopStalled(optuna.pruners.BasePruner):
-    """``pruner``, and also stop a trial not learning that every learning trial is ahead of."""
+    """``pruner``, and also stop a trial that learned nothing and is far behind."""
 
     def __init__(self, pruner: optuna.pruners.BasePruner) -> None:
         self.pruner = pruner
@@ -53,40 +53,29 @@ def stopped_stalled(pruner: optuna.pruners.BasePruner, number: int) -> bool:
 
 
 def stalled(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Whether ``trial`` is not learning at its latest step and behind every learning trial."""
-    step = trial.last_step
-    if step is None or len(trial.intermediate_values) < 2:
+    """Whether ``trial`` learned nothing since its first step and is far behind."""
+    curve = _curve(trial)
+    if len(curve) <= PATIENCE:
         return False
-    value = trial.intermediate_values[step]
-    if math.isnan(value):
-        return False  # the wrapped pruner's call
     others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-    seen = [v for t in [trial, *others] for v in t.intermediate_values.values()]
-    seen = [v for v in seen if not math.isnan(v)]
+    seen = [value for t in [trial, *others] for _, value in _curve(t)]
+    spread = max(seen) - min(seen)
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-    enough = TOLERANCE * (max(seen) - min(seen))
-
-    def learning(t: FrozenTrial, reached: float) -> bool:
-        return sign * (reached - t.intermediate_values[min(t.intermediate_values)]) >= enough
-
-    if learning(trial, value):
+    first = curve[0][1]
+    if any(sign * (value - first) >= LEARNED * spread for _, value in curve[1:]):
         return False
-    learners = [
-        reached
-        for other in others
-        if (reached := _value_at(other, step)) is not None and learning(other, reached)
-    ]
-    return len(learners) >= MIN_LEARNING and all(sign * (value - v) <= 0 for v in learners)
+    step, value = curve[-1]
+    reached = [v for t in others if (v := _value_at(t, step)) is not None]
+    return spread > 0 and any(sign * (v - value) >= FAR * spread for v in reached)
+
+
+def _curve(trial: FrozenTrial) -> list[tuple[int, float]]:
+    """The trial's (step, value) points in step order, NaN left out."""
+    points = sorted(trial.intermediate_values.items())
+    return [(step, value) for step, value in points if not math.isnan(value)]
 
 
 def _value_at(trial: FrozenTrial, step: int) -> float | None:
-    """What ``trial`` had reached at ``step``: its value there or at its last step before;
-    None when it has no point by then, or is running and has not reached ``step`` yet."""
-    values = trial.intermediate_values
-    if not values or (trial.state == TrialState.RUNNING and max(values) < step):
-        return None
-    before = [s for s in values if s <= step]
-    if not before:
-        return None
-    value = values[max(before)]
-    return None if math.isnan(value) else value
+    """The value ``trial`` had reached by ``step`` (at its last step up to it), or None."""
+    before = [value for s, value in _curve(trial) if s <= step]
+    return before[-1] if before else None

@@ -424,7 +424,7 @@ class Tuner:
         if pruners.resource_of(self.spec).is_time:
             reason += f" after {last.wall_time - active.started_at:.0f} s"
         if _stalled.stopped_stalled(self.study.pruner, active.trial.number):
-            reason = f"stalled at step {last.step}: not learning, behind every trial that is"
+            reason = f"stalled at step {last.step}: learned nothing since its first, far behind"
         if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
             active.paused = True
             active.trial.set_user_attr(promotion.PAUSED, True)
