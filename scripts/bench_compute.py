@@ -16,6 +16,8 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 - flagrun_asha: the same with ``earlyStopping: {pruner: asha}``: successive halving that
   pauses a stopped trial (curve_cost.py keeps its epoch in its checkpoint folder) and
   continues it when it is later among the best of its rung
+- flagrun_keep_stalled: the default with ``earlyStopping: {stopStalled: false}`` (trials that
+  learned nothing are left to the median pruner: the default before 2026-12-03)
 - flagrun_none: `flagrun tune` without early stopping
 - flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is 1.2
   times the wall time the flagrun row took on the same seed in this run (so the compute
@@ -42,9 +44,10 @@ A flagrun job's compute is summed from the ledger its trials append to (curve_co
 ``--ledger``), the part-epoch of a stopped trial included; it is stopped with SIGINT once
 past the budget.
 
-With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_none) do not
-start jobs: the sampler and pruner ``flagrun tune`` builds from the same YAML are driven in
-process, ``--slots`` trials side by side in simulated time, each epoch judged as it ends.
+With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_keep_stalled,
+flagrun_none) do not start jobs: the sampler and pruner ``flagrun tune`` builds from the
+same YAML are driven in process, ``--slots`` trials side by side in simulated time, each
+epoch judged as it ends.
 No latency, no sleeping (``--time-scale 0`` makes the in-process rows as quick): 30 seeds
 in a minute or two, where a real 5-h row takes ~3 min a seed. What it leaves out is the
 tuner's own loop (its poll, trial start-up), which the real rows measure.
@@ -97,6 +100,7 @@ METHODS = {
     "flagrun_percentile": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
+    "flagrun_keep_stalled": "flagrun, median, stalled kept",
     "flagrun_none": "flagrun, no early stopping",
     "flagrun_timed": "flagrun + maxRunningTime",
     "optuna": "Optuna TPE + MedianPruner",
@@ -313,6 +317,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"pruner": "percentile"}
     if method == "flagrun_asha":
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
+    if method == "flagrun_keep_stalled":
+        return {"stopStalled": False}
     return {} if method in ("flagrun", "flagrun_timed") else None
 
 
@@ -378,7 +384,8 @@ def run_flagrun(
     return search
 
 
-SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_none")  # what --simulate can drive
+# what --simulate can drive
+SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_keep_stalled", "flagrun_none")
 
 
 def simulate_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:
