@@ -16,8 +16,8 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
 - flagrun_asha: the same with ``earlyStopping: {pruner: asha}``: successive halving that
   pauses a stopped trial (curve_cost.py keeps its epoch in its checkpoint folder) and
   continues it when it is later among the best of its rung
-- flagrun_keep_stalled: the default with ``earlyStopping: {stopStalled: false}`` (trials that
-  learned nothing are left to the median pruner: the default before 2026-12-03)
+- flagrun_stalled: the default with ``earlyStopping: {stopStalled: true}`` (trials that
+  learned nothing since their first epoch and are far behind are stopped, start-up or not)
 - flagrun_none: `flagrun tune` without early stopping
 - flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is 1.2
   times the wall time the flagrun row took on the same seed in this run (so the compute
@@ -44,7 +44,7 @@ A flagrun job's compute is summed from the ledger its trials append to (curve_co
 ``--ledger``), the part-epoch of a stopped trial included; it is stopped with SIGINT once
 past the budget.
 
-With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_keep_stalled,
+With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_stalled,
 flagrun_none) do not start jobs: the sampler and pruner ``flagrun tune`` builds from the
 same YAML are driven in process, ``--slots`` trials side by side in simulated time, each
 epoch judged as it ends.
@@ -100,7 +100,7 @@ METHODS = {
     "flagrun_percentile": "flagrun, percentile on steps",
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
-    "flagrun_keep_stalled": "flagrun, median, stalled kept",
+    "flagrun_stalled": "flagrun, median, stop stalled",
     "flagrun_none": "flagrun, no early stopping",
     "flagrun_timed": "flagrun + maxRunningTime",
     "optuna": "Optuna TPE + MedianPruner",
@@ -317,8 +317,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"pruner": "percentile"}
     if method == "flagrun_asha":
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
-    if method == "flagrun_keep_stalled":
-        return {"stopStalled": False}
+    if method == "flagrun_stalled":
+        return {"stopStalled": True}
     return {} if method in ("flagrun", "flagrun_timed") else None
 
 
@@ -385,7 +385,7 @@ def run_flagrun(
 
 
 # what --simulate can drive
-SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_keep_stalled", "flagrun_none")
+SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_stalled", "flagrun_none")
 
 
 def simulate_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:

@@ -8,7 +8,6 @@ import optuna
 import pytest
 
 from flagrun import pruners
-from flagrun._stalled import StopStalled
 from flagrun._timed_start import TimedStartPruner
 from flagrun.errors import SpecError
 from flagrun.pruners import DEFAULT_PRUNER, PRUNERS, check_settings, make_pruner
@@ -19,17 +18,10 @@ def _spec(**kwargs) -> TuningSpec:
     return TuningSpec(goal="MAXIMIZE", metric_tag="val_acc", **kwargs)
 
 
-def unwrapped(pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
-    """The pruner inside the stop of stalled trials (flagrun._stalled), if there is one."""
-    return pruner.pruner if isinstance(pruner, StopStalled) else pruner
-
-
 def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
     assert isinstance(make_pruner(_spec(max_parallel_trials=2)), optuna.pruners.NopPruner)
     default = make_pruner(_spec(early_stopping=True))
     assert DEFAULT_PRUNER == "median"
-    assert isinstance(default, StopStalled)
-    default = default.pruner
     assert type(default) is optuna.pruners.MedianPruner
     assert (default._n_startup_trials, default._n_warmup_steps) == (5, 1)
     chosen = make_pruner(
@@ -44,33 +36,26 @@ def test_the_default_pruner_is_the_measured_one_and_settings_reach_it() -> None:
 
 def test_defaults_wait_for_one_trial_per_slot_and_one_warmup_step() -> None:
     for name in ("median", "percentile"):
-        built = unwrapped(
-            make_pruner(
-                _spec(
-                    early_stopping=True,
-                    max_parallel_trials=8,
-                    early_stopping_config={"pruner": name},
-                )
+        built = make_pruner(
+            _spec(
+                early_stopping=True, max_parallel_trials=8, early_stopping_config={"pruner": name}
             )
         )
         assert (built._n_startup_trials, built._n_warmup_steps) == (8, 1)
-    small = unwrapped(
-        make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": "median"}))
-    )
+    small = make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": "median"}))
     assert small._n_startup_trials == 5
 
 
 def test_given_settings_override_the_defaults() -> None:
     config = {"pruner": "percentile", "percentile": 50.0, "n_warmup_steps": 3}
-    built = unwrapped(make_pruner(_spec(early_stopping=True, early_stopping_config=config)))
+    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
     assert (built._percentile, built._n_warmup_steps) == (50.0, 3)
 
 
 def test_every_row_builds_with_its_defaults() -> None:
     classes = {
-        name: type(unwrapped(make_pruner(_spec(early_stopping=True, early_stopping_config=config))))
+        name: type(make_pruner(_spec(early_stopping=True, early_stopping_config={"pruner": name})))
         for name in PRUNERS
-        for config in [{"pruner": name}]
     }
     assert classes == {
         "median": optuna.pruners.MedianPruner,
@@ -125,7 +110,7 @@ def test_early_stopping_settings_without_a_pruner_get_the_default_pruner(tmp_pat
     )
     spec = load_spec(path)
     assert spec.early_stopping is True
-    built = unwrapped(make_pruner(spec))
+    built = make_pruner(spec)
     assert type(built) is optuna.pruners.MedianPruner
     assert built._n_warmup_steps == 4
     assert spec.early_stopping_config == {"pruner": "median", "n_warmup_steps": 4}
@@ -140,7 +125,7 @@ def test_resource_and_time_step_are_checked_and_stay_out_of_the_optuna_class() -
         problem = check_settings({"resource": "time", "timeStep": bad})
         assert problem is not None and problem.key == "timeStep", bad
     config = {"pruner": "median", "n_warmup_steps": 3, "resource": "time", "timeStep": 2.5}
-    built = unwrapped(make_pruner(_spec(early_stopping=True, early_stopping_config=config)))
+    built = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
     assert isinstance(built.pruner, optuna.pruners.MedianPruner)
     assert built.pruner._n_warmup_steps == 3
     assert pruners.resource_of(_spec(early_stopping_config=config)) == pruners.Resource("time", 2.5)
@@ -175,7 +160,7 @@ def test_over_time_a_slow_trial_meets_what_finished_trials_had_reached_by_then()
         return slow.should_prune()
 
     config = {"pruner": "median", "resource": "time"}
-    aligned = unwrapped(make_pruner(_spec(early_stopping=True, early_stopping_config=config)))
+    aligned = make_pruner(_spec(early_stopping=True, early_stopping_config=config))
     assert pruned(aligned)
     assert not pruned(aligned.pruner)  # alone, it finds no finished trial at second 60
 
@@ -231,7 +216,7 @@ def behind_after_one_finished(pruner: optuna.pruners.BasePruner) -> bool:
 
 def test_with_a_time_limit_pruning_starts_from_one_finished_trial_after_a_third_of_it() -> None:
     limited = make_pruner(_spec(early_stopping=True, max_running_time=6.0))
-    assert isinstance(unwrapped(limited), TimedStartPruner)
+    assert isinstance(limited, TimedStartPruner)
     assert not behind_after_one_finished(limited)  # within its start-up: 5 trials to finish
     time.sleep(2.1)  # a third of 6 s has passed
     assert behind_after_one_finished(limited)
@@ -241,7 +226,7 @@ def test_with_a_time_limit_pruning_starts_from_one_finished_trial_after_a_third_
     settled = make_pruner(
         _spec(early_stopping=True, max_running_time=0.0001, early_stopping_config=given)
     )
-    assert type(unwrapped(settled)) is optuna.pruners.MedianPruner
+    assert type(settled) is optuna.pruners.MedianPruner
     asha = {"pruner": "asha"}  # successive halving has no start-up to shorten
     halving = make_pruner(
         _spec(early_stopping=True, max_running_time=60, early_stopping_config=asha)

@@ -92,12 +92,12 @@ def spec_with(config: dict) -> TuningSpec:
 
 
 @pytest.mark.parametrize("name", ["median", "percentile"])
-def test_the_pruners_with_a_start_up_stop_stalled_trials_unless_told_not_to(name: str) -> None:
-    assert isinstance(make_pruner(spec_with({"pruner": name})), StopStalled)
-    off = make_pruner(spec_with({"pruner": name, "stopStalled": False}))
-    assert not isinstance(off, StopStalled)
+def test_the_pruners_with_a_start_up_stop_stalled_trials_when_told_to(name: str) -> None:
+    assert isinstance(make_pruner(spec_with({"pruner": name, "stopStalled": True})), StopStalled)
+    assert not isinstance(make_pruner(spec_with({"pruner": name})), StopStalled)  # off
     for other in ("successive_halving", "hyperband", "asha", "none"):
-        assert not isinstance(make_pruner(spec_with({"pruner": other})), StopStalled)
+        config = {"pruner": other, "stopStalled": True}
+        assert not isinstance(make_pruner(spec_with(config)), StopStalled)
 
 
 def test_stop_stalled_must_be_true_or_false() -> None:
