@@ -57,16 +57,16 @@ def stalled(study: optuna.Study, trial: FrozenTrial) -> bool:
     curve = _curve(trial)
     if len(curve) <= PATIENCE:
         return False
-    others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-    seen = [value for t in [trial, *others] for _, value in _curve(t)]
-    spread = max(seen) - min(seen)
+    others = [_curve(t) for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+    seen = [value for points in [curve, *others] for _, value in points]
+    spread = max(seen) - min(seen)  # 0 makes every curve count as learning, below
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
     first = curve[0][1]
     if any(sign * (value - first) >= LEARNED * spread for _, value in curve[1:]):
         return False
     step, value = curve[-1]
-    reached = [v for t in others if (v := _value_at(t, step)) is not None]
-    return spread > 0 and any(sign * (v - value) >= FAR * spread for v in reached)
+    reached = [v for points in others if (v := _value_at(points, step)) is not None]
+    return any(sign * (v - value) >= FAR * spread for v in reached)
 
 
 def _curve(trial: FrozenTrial) -> list[tuple[int, float]]:
@@ -75,7 +75,7 @@ def _curve(trial: FrozenTrial) -> list[tuple[int, float]]:
     return [(step, value) for step, value in points if not math.isnan(value)]
 
 
-def _value_at(trial: FrozenTrial, step: int) -> float | None:
-    """The value ``trial`` had reached by ``step`` (at its last step up to it), or None."""
-    before = [value for s, value in _curve(trial) if s <= step]
+def _value_at(curve: list[tuple[int, float]], step: int) -> float | None:
+    """The value a curve had reached by ``step`` (at its last step up to it), or None."""
+    before = [value for s, value in curve if s <= step]
     return before[-1] if before else None

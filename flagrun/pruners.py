@@ -248,8 +248,6 @@ def setting(spec: TuningSpec, key: str) -> Any:
     row = PRUNERS[str(config.pop("pruner", DEFAULT_PRUNER))]
     if key in config:
         return config[key]
-    if key in FLAGRUN_SETTINGS:
-        return FLAGRUN_SETTINGS[key]
     defaults = row.defaults(spec.max_parallel_trials)
     if key in defaults:
         return defaults[key]
@@ -263,8 +261,7 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
     if not spec.early_stopping:
         return optuna.pruners.NopPruner()
     settings = dict(spec.early_stopping_config or {})
-    for key in FLAGRUN_SETTINGS:
-        settings.pop(key, None)
+    own = {key: settings.pop(key, default) for key, default in FLAGRUN_SETTINGS.items()}
     name = str(settings.pop("pruner", DEFAULT_PRUNER)).lower()
     row = PRUNERS.get(name)
     if row is None:
@@ -282,7 +279,7 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
         after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
         seconds = spec.max_running_time * STARTUP_SHARE
         pruner = TimedStartPruner(pruner, _aligned(spec, after), seconds)
-    if not setting(spec, "stopStalled"):
+    if not own["stopStalled"]:
         return pruner
     from flagrun._stalled import StopStalled
 

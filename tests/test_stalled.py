@@ -95,6 +95,8 @@ def spec_with(config: dict) -> TuningSpec:
 def test_the_pruners_with_a_start_up_stop_stalled_trials_when_told_to(name: str) -> None:
     assert isinstance(make_pruner(spec_with({"pruner": name, "stopStalled": True})), StopStalled)
     assert not isinstance(make_pruner(spec_with({"pruner": name})), StopStalled)  # off
+    named = spec_with({"pruner": name.capitalize(), "stopStalled": True})  # as check accepts
+    assert isinstance(make_pruner(named), StopStalled)
     for other in ("successive_halving", "hyperband", "asha", "none"):
         config = {"pruner": other, "stopStalled": True}
         assert not isinstance(make_pruner(spec_with(config)), StopStalled)
