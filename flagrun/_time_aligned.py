@@ -22,8 +22,8 @@ class TimeAligned(optuna.pruners.BasePruner):
         self.pruner = pruner
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        held = _HeldCurves(study, trial.last_step)
-        return self.pruner.prune(held, trial)  # type: ignore[arg-type]
+        curves = _HeldCurves(study, trial.last_step)
+        return self.pruner.prune(curves, trial)  # type: ignore[arg-type]
 
 
 class _HeldCurves:
@@ -42,15 +42,15 @@ class _HeldCurves:
         self, deepcopy: bool = True, states: Any = None
     ) -> list[optuna.trial.FrozenTrial]:
         trials = self._study.get_trials(deepcopy=False, states=states)
-        return trials if self._step is None else [_held(t, self._step) for t in trials]
+        return trials if self._step is None else [held(t, self._step) for t in trials]
 
 
-def _held(trial: optuna.trial.FrozenTrial, step: int) -> optuna.trial.FrozenTrial:
+def held(trial: optuna.trial.FrozenTrial, step: int) -> optuna.trial.FrozenTrial:
     """The trial with a value at ``step``: the last one it reported at or before it."""
     values = trial.intermediate_values
     earlier = [s for s in values if s <= step]
     if step in values or not earlier:
         return trial
-    held = copy.copy(trial)
-    held.intermediate_values = {**values, step: values[max(earlier)]}
-    return held
+    holding = copy.copy(trial)
+    holding.intermediate_values = {**values, step: values[max(earlier)]}
+    return holding

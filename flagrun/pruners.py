@@ -139,7 +139,9 @@ FLAGRUN_SETTINGS: dict[str, Any] = {
     "resource": "steps",
     "timeStep": Resource.time_step,
     "stopStalled": False,
+    "compareWith": "complete",
 }
+COMPARE_WITH = ("complete", "reached")
 
 
 class Problem(NamedTuple):
@@ -221,6 +223,16 @@ def _check_own(own: Mapping[str, Any]) -> Problem | None:
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
         hint = "write timeStep: 1.0 (the seconds one step of elapsed time lasts)"
         return Problem("timeStep", f"{step!r} is not a number of seconds above 0", hint)
+    compare_with = own.get("compareWith", FLAGRUN_SETTINGS["compareWith"])
+    if compare_with not in COMPARE_WITH:
+        near = closest(str(compare_with), COMPARE_WITH)
+        hint = "complete judges against the complete trials, reached against every trial"
+        hint += " that reached the step"
+        return Problem(
+            "compareWith",
+            f"{compare_with!r} is not one of {', '.join(COMPARE_WITH)}",
+            f"did you mean {near}?" if near else hint,
+        )
     stop_stalled = own.get("stopStalled", FLAGRUN_SETTINGS["stopStalled"])
     if not isinstance(stop_stalled, bool):
         hint = "write stopStalled: true or false"
@@ -269,10 +281,21 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             f"earlyStopping.pruner {name!r} is unknown",
             hint="use one of " + ", ".join(PRUNERS),
         )
-    pruner = _aligned(spec, _build(row, settings, spec.max_parallel_trials))
+    built = _build(row, settings, spec.max_parallel_trials)
     if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
-        return pruner  # no start-up: successive halving, hyperband, none
-    if spec.max_running_time is not None and "n_startup_trials" not in settings:
+        return built  # no start-up: successive halving, hyperband, none
+    if own["compareWith"] == "reached":
+        from flagrun._reached import ReachedPeers
+
+        # Its start-up counts the trials that reached each step: no timed end needed.
+        pruner: optuna.pruners.BasePruner = ReachedPeers(built)
+    else:
+        pruner = _aligned(spec, built)
+    if (
+        own["compareWith"] == "complete"
+        and spec.max_running_time is not None
+        and "n_startup_trials" not in settings
+    ):
         from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
 
         # With a time limit the start-up also ends after a share of it (flagrun._timed_start).

@@ -18,6 +18,9 @@ until it has spent the same compute: ``--budget-hours`` of simulated training se
   continues it when it is later among the best of its rung
 - flagrun_stalled: the default with ``earlyStopping: {stopStalled: true}`` (trials that
   learned nothing since their first epoch and are far behind are stopped, start-up or not)
+- flagrun_reached: the default with ``earlyStopping: {compareWith: reached}`` (each trial
+  judged against every trial that reached its epoch, pruned and running ones included,
+  once 5 have: the rung of asynchronous successive halving with the median as the cut)
 - flagrun_none: `flagrun tune` without early stopping
 - flagrun_timed: flagrun's defaults, and the job told its time: ``maxRunningTime`` is 1.2
   times the wall time the flagrun row took on the same seed in this run (so the compute
@@ -45,9 +48,9 @@ A flagrun job's compute is summed from the ledger its trials append to (curve_co
 past the budget.
 
 With ``--simulate`` the flagrun rows (flagrun, flagrun_percentile, flagrun_stalled,
-flagrun_none) do not start jobs: the sampler and pruner ``flagrun tune`` builds from the
-same YAML are driven in process, ``--slots`` trials side by side in simulated time, each
-epoch judged as it ends.
+flagrun_reached, flagrun_none) do not start jobs: the sampler and pruner ``flagrun tune``
+builds from the same YAML are driven in process, ``--slots`` trials side by side in
+simulated time, each epoch judged as it ends.
 No latency, no sleeping (``--time-scale 0`` makes the in-process rows as quick): 30 seeds
 in a minute or two, where a real 5-h row takes ~3 min a seed. What it leaves out is the
 tuner's own loop (its poll, trial start-up), which the real rows measure.
@@ -101,6 +104,7 @@ METHODS = {
     "flagrun_time": "flagrun, percentile on time",
     "flagrun_asha": "flagrun, asha (pause, promote)",
     "flagrun_stalled": "flagrun, median, stop stalled",
+    "flagrun_reached": "flagrun, median over reached",
     "flagrun_none": "flagrun, no early stopping",
     "flagrun_timed": "flagrun + maxRunningTime",
     "optuna": "Optuna TPE + MedianPruner",
@@ -319,6 +323,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"pruner": "asha"}  # curve_cost.py keeps its epoch in its checkpoint folder
     if method == "flagrun_stalled":
         return {"stopStalled": True}
+    if method == "flagrun_reached":
+        return {"compareWith": "reached"}
     return {} if method in ("flagrun", "flagrun_timed") else None
 
 
@@ -385,7 +391,13 @@ def run_flagrun(
 
 
 # what --simulate can drive
-SIMULATED = ("flagrun", "flagrun_percentile", "flagrun_stalled", "flagrun_none")
+SIMULATED = (
+    "flagrun",
+    "flagrun_percentile",
+    "flagrun_stalled",
+    "flagrun_reached",
+    "flagrun_none",
+)
 
 
 def simulate_flagrun(method: str, seed: int, root: Path, args: argparse.Namespace) -> Search:
