@@ -13,7 +13,7 @@ more compute per trial but, judging against the complete trials only (the surviv
 earlier cuts), cuts most trials that are not near the best at every epoch
 (``scripts/bench_compute.py``; ``scripts/bench_pruning.py`` for compute per trial).
 
-Two more keys are flagrun's own, not the class's (``FLAGRUN_SETTINGS``): ``resource``
+Four more keys are flagrun's own, not the class's (``FLAGRUN_SETTINGS``): ``resource``
 says what trials are compared at, ``steps`` (their step numbers, epochs as a rule: the
 default) or ``time`` (the seconds since each trial started, in ``timeStep`` units, so a
 slow configuration is judged against what fast ones had reached in the same time, as
@@ -25,6 +25,10 @@ from the start, a trial that learned nothing since its first step and is far beh
 (``flagrun._stalled``): diverged trials, which their start-up would let run. Off by default:
 the stopped trials are pruned, not complete, so the few complete trials a timed start-up
 judges from are all good ones (the Fashion-MNIST race lost with it on, README).
+``compareWith: reached`` has the median and percentile pruners judge a trial against every
+trial that reached its step, pruned and running ones included, not the complete trials
+only, and count their start-up per step (``flagrun._reached``); it needs no timed start-up.
+Those two, given to a pruner without a start-up (successive halving...), fail the check.
 
 Optuna is imported inside the functions only: this module is imported by the YAML reader.
 """
@@ -172,6 +176,10 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
             f"{given!r} is not one of {', '.join(PRUNERS)}",
             f"did you mean {near}?" if near else None,
         )
+    if "n_startup_trials" not in row.defaults(max_parallel_trials):
+        problem = _check_own_apply(own, name)
+        if problem is not None:
+            return problem
     accepted = row.keywords()
     for key in settings:
         if key not in accepted:
@@ -205,6 +213,22 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
         f"the settings together are not accepted by the {name} pruner",
         "see the Optuna documentation of " + row.class_name,
     )
+
+
+# flagrun's settings that change the median and percentile pruners only, and their "off"
+_START_UP_ONLY = {"stopStalled": False, "compareWith": "complete"}
+
+
+def _check_own_apply(own: Mapping[str, Any], name: str) -> Problem | None:
+    """The problem of a setting for the median and percentile pruners given to ``name``."""
+    for key, off in _START_UP_ONLY.items():
+        if own.get(key, off) != off:
+            return Problem(
+                key,
+                f"applies to the median and percentile pruners, not {name}",
+                f"drop {key}, or use pruner: median",
+            )
+    return None
 
 
 def _check_own(own: Mapping[str, Any]) -> Problem | None:

@@ -341,14 +341,20 @@ def test_early_stopping_prunes_a_hopeless_trial_and_kills_it(project: Path) -> N
         assert not pid_alive(pid)
 
 
-def tune_four_then_x09(project: Path, script: str, stopping: dict[str, object]) -> list[dict]:
-    """Tune ``script`` over x = 0.3, 0.31, 0.32, 0.33, then 0.9, one trial at a time."""
+def tune_four_then_x09(
+    project: Path,
+    script: str,
+    stopping: dict[str, object],
+    grid: tuple[float, ...] = (0.3, 0.31, 0.32, 0.33, 0.9),
+) -> list[dict]:
+    """Tune ``script`` over x = 0.3, 0.31, 0.32, 0.33, then 0.9 (or ``grid``), one trial
+    at a time."""
     (project / "train_x.py").write_text(script)
-    grid = [0.3, 0.31, 0.32, 0.33, 0.9]
     (project / "tuning.yml").write_text(
         tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="GRID_SEARCH",
                     enableTrialEarlyStopping=True, earlyStopping=stopping,
-                    params=[{"parameterName": "x", "type": "DISCRETE", "discreteValues": grid}])
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": list(grid)}])
     )  # fmt: skip
     done = flagrun(project, "tune", "train_x.py", "--config", "tuning.yml", "--progress", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -450,6 +456,38 @@ def test_a_diverged_trial_is_stopped_before_the_pruners_start_up_is_over(
         reason = json.loads((Path(diverged["runDir"]) / "run.json").read_text())["reason"]
         assert reason.startswith("stalled at step ")
         assert reason.endswith(": learned nothing since its first, far behind")
+
+
+# Trials run in the grid's order, x = 1, 2, ... 5; each learns a little per epoch from where
+# it starts. Half a second an epoch lets the tuner judge a trial between its points.
+RISING_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 1))
+    start = {1: 0.8, 2: 0.1, 3: 0.11, 4: 0.12, 5: 0.5}[FLAGS.x]
+    for epoch in range(6):
+        time.sleep(0.5)
+        log_metrics({"val_acc": start + 0.01 * epoch}, step=epoch)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("compare_with", "last_state"), [("reached", "COMPLETE"),
+                                                          ("complete", "PRUNED")])  # fmt: skip
+def test_trials_cut_early_count_when_comparing_with_every_trial_that_reached_the_step(
+    project: Path, compare_with: str, last_state: str
+) -> None:
+    # The one at 0.8 completes; those at 0.1, 0.11 and 0.12 fall behind it. Against the
+    # complete trials only (0.8) the one at 0.5 is cut too; against every trial that reached
+    # step 1 it is above the median. (Only step 1 is judged: interval_steps.)
+    stopping = {"n_startup_trials": 1, "interval_steps": 10, "compareWith": compare_with}
+    trials = tune_four_then_x09(project, RISING_TRAIN, stopping, grid=(1, 2, 3, 4, 5))
+    state = {round(float(t["hyperparameters"]["x"])): t["state"] for t in trials}
+    assert state[1] == "COMPLETE" and state[2] == "PRUNED"
+    assert state[5] == last_state
 
 
 # x=0.3 is quick; x=0.5 takes 0.5 s an epoch and fits trialTimeout (6 s); x=0.9 takes 3 s
