@@ -308,14 +308,24 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
     built = _build(row, settings, spec.max_parallel_trials)
     if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
         return built  # no start-up: successive halving, hyperband, none
-    pruner = _compared(spec, own, built)
-    if spec.max_running_time is not None and "n_startup_trials" not in settings:
+    if own["compareWith"] == "reached":
+        from flagrun._reached import ReachedPeers
+
+        # Its start-up counts the trials that reached each step: no timed end needed.
+        pruner: optuna.pruners.BasePruner = ReachedPeers(built)
+    else:
+        pruner = _aligned(spec, built)
+    if (
+        own["compareWith"] == "complete"
+        and spec.max_running_time is not None
+        and "n_startup_trials" not in settings
+    ):
         from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
 
         # With a time limit the start-up also ends after a share of it (flagrun._timed_start).
         after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
         seconds = spec.max_running_time * STARTUP_SHARE
-        pruner = TimedStartPruner(pruner, _compared(spec, own, after), seconds)
+        pruner = TimedStartPruner(pruner, _aligned(spec, after), seconds)
     if not own["stopStalled"]:
         return pruner
     from flagrun._stalled import StopStalled
@@ -323,18 +333,10 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
     return StopStalled(pruner)
 
 
-def _compared(
-    spec: TuningSpec, own: Mapping[str, Any], pruner: optuna.pruners.BasePruner
-) -> optuna.pruners.BasePruner:
-    """The median or percentile pruner, comparing with the trials ``compareWith`` says:
-    every trial that reached the step, or the complete ones (their curves held over time
-    with ``resource: time``)."""
+def _aligned(spec: TuningSpec, pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
+    """The pruner, its finished trials' curves held over time with ``resource: time``."""
     import optuna
 
-    if own["compareWith"] == "reached":
-        from flagrun._reached import ReachedPeers
-
-        return ReachedPeers(pruner)
     if resource_of(spec).is_time and isinstance(pruner, optuna.pruners.PercentilePruner):
         from flagrun._time_aligned import TimeAligned
 
