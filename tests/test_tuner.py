@@ -459,7 +459,7 @@ def test_a_diverged_trial_is_stopped_before_the_pruners_start_up_is_over(
 
 
 # Trials run in the grid's order, x = 1, 2, ... 5; each learns a little per epoch from where
-# it starts. Half a second an epoch lets the tuner judge a trial between its points.
+# it starts. The pause after step 1, the step judged, lets the tuner see it alone.
 RISING_TRAIN = textwrap.dedent(
     """
     import time
@@ -468,8 +468,8 @@ RISING_TRAIN = textwrap.dedent(
     FLAGS = flags(flag_numeric("x", 1))
     start = {1: 0.8, 2: 0.1, 3: 0.11, 4: 0.12, 5: 0.5}[FLAGS.x]
     for epoch in range(6):
-        time.sleep(0.5)
         log_metrics({"val_acc": start + 0.01 * epoch}, step=epoch)
+        time.sleep(2.0 if epoch == 1 else 0.2)
     """
 )
 
