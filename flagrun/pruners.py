@@ -88,6 +88,12 @@ class Pruner:
         startup = max(5, max_parallel_trials)
         return {k: startup if v is STARTUP else v for k, v in self.settings.items()}
 
+    @property
+    def has_start_up(self) -> bool:
+        """Whether it waits for start-up trials (median, percentile): flagrun's
+        ``stopStalled`` and ``compareWith`` apply to those only."""
+        return "n_startup_trials" in self.settings
+
     def optuna_class(self) -> type[optuna.pruners.BasePruner]:
         """The Optuna class (imports optuna)."""
         import optuna
@@ -176,7 +182,7 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
             f"{given!r} is not one of {', '.join(PRUNERS)}",
             f"did you mean {near}?" if near else None,
         )
-    if "n_startup_trials" not in row.defaults(max_parallel_trials):
+    if not row.has_start_up:
         problem = _check_own_apply(own, name)
         if problem is not None:
             return problem
@@ -215,13 +221,14 @@ def check_settings(config: Mapping[str, Any], max_parallel_trials: int = 1) -> P
     )
 
 
-# flagrun's settings that change the median and percentile pruners only, and their "off"
-_START_UP_ONLY = {"stopStalled": False, "compareWith": "complete"}
+# flagrun's settings that change the median and percentile pruners only (off by default)
+_START_UP_ONLY = ("stopStalled", "compareWith")
 
 
 def _check_own_apply(own: Mapping[str, Any], name: str) -> Problem | None:
     """The problem of a setting for the median and percentile pruners given to ``name``."""
-    for key, off in _START_UP_ONLY.items():
+    for key in _START_UP_ONLY:
+        off = FLAGRUN_SETTINGS[key]
         if own.get(key, off) != off:
             return Problem(
                 key,
@@ -306,31 +313,38 @@ def make_pruner(spec: TuningSpec) -> optuna.pruners.BasePruner:
             hint="use one of " + ", ".join(PRUNERS),
         )
     built = _build(row, settings, spec.max_parallel_trials)
-    if "n_startup_trials" not in row.defaults(spec.max_parallel_trials):
-        return built  # no start-up: successive halving, hyperband, none
+    if not row.has_start_up:
+        return built  # successive halving, hyperband, none
     if own["compareWith"] == "reached":
         from flagrun._reached import ReachedPeers
 
         # Its start-up counts the trials that reached each step: no timed end needed.
         pruner: optuna.pruners.BasePruner = ReachedPeers(built)
     else:
-        pruner = _aligned(spec, built)
-    if (
-        own["compareWith"] == "complete"
-        and spec.max_running_time is not None
-        and "n_startup_trials" not in settings
-    ):
-        from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
-
-        # With a time limit the start-up also ends after a share of it (flagrun._timed_start).
-        after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
-        seconds = spec.max_running_time * STARTUP_SHARE
-        pruner = TimedStartPruner(pruner, _aligned(spec, after), seconds)
+        pruner = _against_complete(spec, row, settings, built)
     if not own["stopStalled"]:
         return pruner
     from flagrun._stalled import StopStalled
 
     return StopStalled(pruner)
+
+
+def _against_complete(
+    spec: TuningSpec,
+    row: Pruner,
+    settings: Mapping[str, Any],
+    built: optuna.pruners.BasePruner,
+) -> optuna.pruners.BasePruner:
+    """``built`` judging against the complete trials: with a time limit its start-up also
+    ends after a share of it (``flagrun._timed_start``), unless n_startup_trials is given."""
+    pruner = _aligned(spec, built)
+    if spec.max_running_time is None or "n_startup_trials" in settings:
+        return pruner
+    from flagrun._timed_start import STARTUP_SHARE, TimedStartPruner
+
+    after = _build(row, {**settings, "n_startup_trials": 1}, spec.max_parallel_trials)
+    seconds = spec.max_running_time * STARTUP_SHARE
+    return TimedStartPruner(pruner, _aligned(spec, after), seconds)
 
 
 def _aligned(spec: TuningSpec, pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
