@@ -71,6 +71,7 @@ BLOG_TEST_ACCURACY = 0.853  # hyperopt TPE, 100 evaluations of 50 epochs (the bl
 STOP_GRACE_SECONDS = 5.0
 COMPLETE, PRUNED, FAILED, INTERRUPTED = "COMPLETE", "PRUNED", "FAILED", "INTERRUPTED"
 THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+AT_CHANCE = 0.2  # a trial whose val_acc never passed this learned nothing (chance: 0.1)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,18 @@ class Trial:
     val_acc: float | None
     epochs: int
     end: float  # seconds since the tool started
+    core_seconds: float = 0.0  # its wall time times the cores it had
+    peak: float | None = None  # its best val_acc at any epoch, whatever its state
+
+    @property
+    def spent_on(self) -> str:
+        """What its compute went to: a trial at chance or one cut before its first epoch
+        (giants), else its state."""
+        if self.epochs == 0:
+            return "no epoch"
+        if self.peak is not None and self.peak <= AT_CHANCE:
+            return "at chance"
+        return self.state.lower()
 
 
 @dataclass
@@ -132,6 +145,14 @@ class Arm:
 
     def count(self, state: str) -> int:
         return sum(trial.state == state for trial in self.trials)
+
+    def compute_shares(self) -> tuple[float, dict[str, float]]:
+        """Its trials' core-seconds, and each kind's share of them (``Trial.spent_on``)."""
+        total = sum(trial.core_seconds for trial in self.trials)
+        shares: dict[str, float] = {}
+        for trial in self.trials:
+            shares[trial.spent_on] = shares.get(trial.spent_on, 0.0) + trial.core_seconds
+        return total, {kind: spent / total for kind, spent in shares.items()} if total else {}
 
     def best(self, before: float = math.inf) -> Trial | None:
         """The complete trial with the highest val_acc among those finished by ``before``."""
@@ -171,16 +192,13 @@ def child_env(threads: int) -> dict[str, str]:
     return env
 
 
-def val_accuracy(run_dir: Path) -> tuple[float | None, int]:
-    """The last validation accuracy in the run's event files, and how many epochs logged it."""
+def val_accuracy(run_dir: Path) -> list[float]:
+    """The validation accuracy of every epoch in the run's event files."""
     from flagrun import metrics
 
     scalars = metrics.read_scalars(run_dir)
     tag = metrics.find_tag("val_acc", scalars)
-    if tag is None or not scalars[tag]:
-        return None, 0
-    value, _ = metrics.aggregate(scalars[tag], "last")
-    return value, len(scalars[tag])
+    return [point.value for point in scalars[tag]] if tag else []
 
 
 def evaluate(run_dir: Path, cores: int) -> float | None:
@@ -242,11 +260,12 @@ def run_flagrun(race: Race, root: Path) -> Arm:
     note = f"flagrun tune exit {proc.returncode}"
     if proc.returncode not in (0, 130):  # it did not run to the end or the deadline: say why
         print((root / "flagrun-tune.log").read_text(errors="replace")[-3000:])
-    return Arm("flagrun", wall, flagrun_trials(runs_dir, started_at), note)
+    return Arm("flagrun", wall, flagrun_trials(runs_dir, started_at, race.flagrun_threads), note)
 
 
-def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
-    """The job's trials, read back through the library (`flagrun trials`)."""
+def flagrun_trials(runs_dir: Path, started_at: float, threads: int) -> list[Trial]:
+    """The job's trials, read back through the library (`flagrun trials`); each ran on
+    ``threads`` cores."""
     import flagrun
     from flagrun.tuner.loop import OUT_OF_TIME
 
@@ -264,9 +283,12 @@ def flagrun_trials(runs_dir: Path, started_at: float) -> list[Trial]:
             state = INTERRUPTED  # stopped at the deadline, by the race or by flagrun itself
         ended = datetime.fromisoformat(row.time or "").timestamp() - started_at
         value = row.objective_value if state == COMPLETE else None
-        epochs = val_accuracy(run_dir)[1]
+        curve = val_accuracy(run_dir)
+        core_seconds = (row.duration or 0.0) * threads
+        peak = max(curve, default=None)
+        flags = row.hyperparameters
         trials.append(
-            Trial(row.trial_id, state, row.hyperparameters, run_dir, value, epochs, ended)
+            Trial(row.trial_id, state, flags, run_dir, value, len(curve), ended, core_seconds, peak)
         )
     return sorted(trials, key=lambda trial: trial.number)
 
@@ -381,20 +403,24 @@ def train_once(
     env = {**child_env(race.cores), "FLAGRUN_RUN_DIR": str(run_dir)}
     left = race.budget - (time.monotonic() - started)
     timeout = race.timeout_for(race.cores)
+    began = time.monotonic()
     with open(run_dir / "output.log", "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         code, pruned = watch(proc, run_dir, max(0.0, min(timeout, left)), prune)
-    value, epochs = val_accuracy(run_dir)
+    core_seconds = (time.monotonic() - began) * race.cores
+    curve = val_accuracy(run_dir)
     if pruned:
         state = PRUNED
     elif code is None:
         state = INTERRUPTED if left <= timeout else FAILED
     else:
-        state = COMPLETE if code == 0 and value is not None else FAILED
+        state = COMPLETE if code == 0 and curve else FAILED
+    value = curve[-1] if state == COMPLETE else None
     end = time.monotonic() - started
-    return Trial(number, state, flags, run_dir, value if state == COMPLETE else None, epochs, end)
+    peak = max(curve, default=None)
+    return Trial(number, state, flags, run_dir, value, len(curve), end, core_seconds, peak)
 
 
 def watch(
@@ -573,6 +599,14 @@ def print_table(arms: list[Arm], race: Race, seeds: list[int], skipped: dict[str
         best = arm.best()
         shown = f"trial {best.number} {best.flags}" if best else "none complete"
         print(f"{arm.tool} seed {arm.seed} best: {shown} ({arm.note})")
+    print(
+        "where the compute went (core-minutes of trials; at chance: val acc never above "
+        f"{AT_CHANCE:g}; no epoch: cut before its first):"
+    )
+    for arm in arms:
+        total, shares = arm.compute_shares()
+        shown = ", ".join(f"{kind} {share:.0%}" for kind, share in sorted(shares.items()))
+        print(f"{arm.tool} seed {arm.seed}: {total / 60:.1f} core-min: {shown or 'none'}")
 
 
 def _median(values: list[float | None]) -> float | None:

@@ -56,3 +56,18 @@ def test_benchmark_runs_and_prints_its_table(script: str, args: list[str], expec
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert expected in done.stdout
+
+
+def test_the_race_says_where_each_tools_compute_went(tmp_path: Path) -> None:
+    """Diverged trials (val acc at chance every epoch) and giants cut before their first
+    epoch are counted apart from the state they ended in: the README's shares come from
+    this line."""
+    race = load_module(SCRIPTS / "bench_fashion_race.py")
+    learned = race.Trial(1, race.COMPLETE, {}, tmp_path, 0.85, 5, 90.0, 100.0, 0.86)
+    diverged = race.Trial(2, race.COMPLETE, {}, tmp_path, 0.10, 5, 140.0, 50.0, 0.11)
+    giant = race.Trial(3, race.PRUNED, {}, tmp_path, None, 0, 190.0, 40.0, None)
+    cut = race.Trial(4, race.PRUNED, {}, tmp_path, None, 2, 200.0, 10.0, 0.80)
+    total, shares = race.Arm("flagrun", 200, [learned, diverged, giant, cut]).compute_shares()
+    assert total == 200.0
+    assert shares == {"complete": 0.5, "at chance": 0.25, "no epoch": 0.2, "pruned": 0.05}
+    assert race.Arm("hyperopt", 0, []).compute_shares() == (0.0, {})
