@@ -26,6 +26,9 @@ same compute before it is cut: `--trial-timeout` seconds with all the cores, k t
 1/k of them. A trial still running at the deadline is stopped and counts as interrupted for
 every tool. Then each tool's best trial by validation accuracy (and its best as of half the
 budget) is evaluated on the 10,000 test images with scripts/fashion_mnist/evaluate.py.
+The table ends with where each tool's compute went: its trials' core-minutes, split into
+trials at chance every epoch (diverged learning rates), giants cut before their first
+epoch, and the others by how they ended.
 With ``--seeds N`` every tool races N times (seeds --seed, --seed + 1, ...) and the table
 shows medians over the seeds, and every seed's test accuracy.
 
