@@ -197,11 +197,7 @@ def child_env(threads: int) -> dict[str, str]:
 
 def val_accuracy(run_dir: Path) -> list[float]:
     """The validation accuracy of every epoch in the run's event files."""
-    from flagrun import metrics
-
-    scalars = metrics.read_scalars(run_dir)
-    tag = metrics.find_tag("val_acc", scalars)
-    return [point.value for point in scalars[tag]] if tag else []
+    return [value for _, value in val_acc_points(run_dir)]
 
 
 def evaluate(run_dir: Path, cores: int) -> float | None:
