@@ -11,8 +11,10 @@ from typing import Any
 import optuna
 
 
-def set_system_attr(study: optuna.Study, trial: optuna.Trial, key: str, value: Any) -> None:
-    """Set a *system* attribute on a running trial.
+def set_system_attr(
+    study: optuna.Study, trial: optuna.Trial | optuna.trial.FrozenTrial, key: str, value: Any
+) -> None:
+    """Set a *system* attribute on a running trial (a pruner gets it frozen).
 
     Why private: ``Trial.set_system_attr`` was removed from the public API, and a user
     attribute would show our bookkeeping (which worker runs the trial, its heartbeat)

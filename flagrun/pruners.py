@@ -22,9 +22,10 @@ the median and percentile pruners hold each finished trial's curve at its last v
 (``flagrun._time_aligned``): a trial that was done after a minute had reached that value at every
 later time too. ``stopStalled: true`` has the median and percentile pruners also stop,
 from the start, a trial that learned nothing since its first step and is far behind
-(``flagrun._stalled``): diverged trials, which their start-up would let run. Off by default:
-the stopped trials are pruned, not complete, so the few complete trials a timed start-up
-judges from are all good ones (the Fashion-MNIST race lost with it on, README).
+(``flagrun._stalled``): diverged trials, which their start-up would let run. A stopped
+trial stays in the pruner's bar as though it had trained to the end at its last value
+(before, with it gone, the median rose and cut good trials: the race lost with it on).
+Off by default until the race says otherwise (README).
 ``compareWith: reached`` has the median and percentile pruners judge a trial against every
 trial that reached its step, pruned and running ones included, not the complete trials
 only, and count their start-up per step (``flagrun._reached``); it needs no timed start-up.

@@ -105,6 +105,7 @@ METHODS = {
     "flagrun_asha": "flagrun, asha (pause, promote)",
     "flagrun_stalled": "flagrun, median, stop stalled",
     "flagrun_reached": "flagrun, median over reached",
+    "flagrun_reached_stalled": "flagrun, reached + stop stalled",
     "flagrun_none": "flagrun, no early stopping",
     "flagrun_timed": "flagrun + maxRunningTime",
     "optuna": "Optuna TPE + MedianPruner",
@@ -325,6 +326,8 @@ def early_stopping_of(method: str, args: argparse.Namespace) -> dict[str, Any] |
         return {"stopStalled": True}
     if method == "flagrun_reached":
         return {"compareWith": "reached"}
+    if method == "flagrun_reached_stalled":
+        return {"compareWith": "reached", "stopStalled": True}
     return {} if method in ("flagrun", "flagrun_timed") else None
 
 
@@ -396,6 +399,7 @@ SIMULATED = (
     "flagrun_percentile",
     "flagrun_stalled",
     "flagrun_reached",
+    "flagrun_reached_stalled",
     "flagrun_none",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from flagrun._reached import ReachedPeers
 from flagrun._stalled import FAR, LEARNED, PATIENCE, StopStalled, stalled, stopped_stalled
 from flagrun.pruners import check_settings, make_pruner
 from flagrun.spec import TuningSpec
@@ -70,19 +71,57 @@ def test_when_minimizing_learning_means_going_down() -> None:
     assert not judged(study, {0: 2.3, 1: 2.2, 2: 2.1})
 
 
-def test_the_wrapped_pruner_still_judges_and_knows_which_trials_it_stopped() -> None:
+def test_the_wrapped_pruner_still_judges_and_the_study_knows_which_trials_it_stopped() -> None:
     study = study_with(FAST)
     wrapper = StopStalled(optuna.pruners.ThresholdPruner(lower=0.5))
     low = study.ask()
     low.report(0.3, 0)  # one point: not stalled, but below the threshold
     assert wrapper.prune(study, study.trials[low.number])
-    assert not stopped_stalled(wrapper, low.number)
+    assert not stopped_stalled(study.trials[low.number])
     flat = study.ask()
     for step in range(3):
         flat.report(0.1, step)
     assert wrapper.prune(study, study.trials[flat.number])
-    assert stopped_stalled(wrapper, flat.number)
-    assert not stopped_stalled(optuna.pruners.NopPruner(), flat.number)
+    assert stopped_stalled(study.trials[flat.number])
+
+
+GOOD = {0: 0.80, 1: 0.83, 2: 0.84, 3: 0.85, 4: 0.86, 5: 0.87}
+BEHIND = {step: 0.70 + 0.02 * step for step in range(6)}  # learning, 0.80 by step 5
+
+
+def stop_two_diverged(study: optuna.Study) -> None:
+    """Two trials at chance for three steps, stopped as stalled and told PRUNED."""
+    for _ in range(2):
+        trial = study.ask()
+        for step in range(3):
+            trial.report(0.10, step)
+        assert StopStalled(optuna.pruners.NopPruner()).prune(study, study.trials[trial.number])
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+
+@pytest.mark.parametrize("compare_with", ["complete", "reached"])
+def test_a_stalled_trial_stays_in_the_bar_as_though_it_had_run_to_the_end(
+    compare_with: str,
+) -> None:
+    # Two good trials and two stopped at chance: had those trained to the end, the median
+    # at step 5 would be 0.485 and a trial at 0.80 there would go on; without them in the
+    # bar it is 0.86 and it would be cut. The check runs in a pruner built afresh, as a
+    # resumed job's is: the study, not the pruner, remembers which trials stalled.
+    study = study_with(GOOD, {**GOOD, 5: 0.86})
+    stop_two_diverged(study)
+    median = optuna.pruners.MedianPruner(n_startup_trials=2)
+    inner = median if compare_with == "complete" else ReachedPeers(median)
+    assert not judged_by(StopStalled(inner), study, BEHIND)
+    assert judged_by(inner, study, BEHIND)  # the bar without them
+
+
+def judged_by(pruner: optuna.pruners.BasePruner, study: optuna.Study, curve: dict) -> bool:
+    trial = study.ask()
+    for step, value in curve.items():
+        trial.report(value, step)
+    decision = pruner.prune(study, study.trials[trial.number])
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # out of the next judgement's way
+    return decision
 
 
 def spec_with(config: dict) -> TuningSpec:

@@ -423,13 +423,19 @@ class Tuner:
         reason = f"pruned at step {last.step}"
         if pruners.resource_of(self.spec).is_time:
             reason += f" after {last.wall_time - active.started_at:.0f} s"
-        if _stalled.stopped_stalled(self.study.pruner, active.trial.number):
+        if self._stopped_stalled(active):
             reason = f"stalled at step {last.step}: learned nothing since its first, far behind"
         if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
             active.paused = True
             active.trial.set_user_attr(promotion.PAUSED, True)
             reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
         active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+
+    def _stopped_stalled(self, active: ActiveTrial) -> bool:
+        """Whether the stop of stalled trials (not the pruner it wraps) stopped the trial."""
+        trials = self.study.get_trials(deepcopy=False)
+        frozen = next(t for t in trials if t.number == active.trial.number)
+        return _stalled.stopped_stalled(frozen)
 
     def _stop_if_overrunning(self, active: ActiveTrial, timeout: float) -> None:
         """Stop, PRUNED, a trial that at its pace cannot finish within ``timeout``."""
