@@ -65,7 +65,8 @@ class RunResult:
 
     ``lost``: the run was cut short with the machine it ran on (a cluster worker died),
     not by its script or by whoever stopped it; a tuner counts such a trial as interrupted
-    and runs its parameters again. A local run is never lost.
+    and runs its parameters again. A local run is never lost. ``timed_out``: its timeout
+    stopped it.
     """
 
     status: RunStatus
@@ -76,6 +77,7 @@ class RunResult:
     run_dir: Path
     lost: bool = False
     record_error: str | None = None  # why run.json could not be written (a full disk...)
+    timed_out: bool = False
 
 
 def flag_args(flags: dict[str, Any]) -> list[str]:
@@ -267,6 +269,7 @@ class RunHandle:
         self._since = store.process_start_time(proc.pid) or 0
         _leftovers.GUARD.watch(str(spec.run_dir), proc.pid, self._since)
         self._stop: tuple[RunStatus, str] | None = None
+        self._timed_out = False
         self._kill_at: float | None = None
         self._result: RunResult | None = None
         self._pumps_stop = threading.Event()
@@ -294,6 +297,7 @@ class RunHandle:
         timeout = self.spec.timeout
         if self._stop is None and timeout is not None and now - self._started > timeout:
             self.stop(RunStatus.KILLED, f"timeout after {timeout:g} s")
+            self._timed_out = True
         elif self._kill_at is not None and now >= self._kill_at:
             self._signal_group(signal.SIGKILL)
             self._kill_at = None
@@ -382,7 +386,14 @@ class RunHandle:
         _add_metrics(record, self.run_dir)
         problem = _write_final(self.run_dir, record)
         return RunResult(
-            status, record.exit_code, signame, reason, duration, self.run_dir, record_error=problem
+            status,
+            record.exit_code,
+            signame,
+            reason,
+            duration,
+            self.run_dir,
+            record_error=problem,
+            timed_out=self._timed_out,
         )
 
 

@@ -104,3 +104,60 @@ def test_a_paused_trial_is_promoted_and_continues_from_its_checkpoint(tmp_path: 
     # script may write one more epoch in the stop's grace, which trainingStep then counts
     paused_at = int(reason.removeprefix("paused at step ").split(":")[0])
     assert 4 <= paused_at <= promoted["trainingStep"]
+
+
+# Trial 1, the best, hangs after its second epoch the first time it runs, until its
+# trialTimeout stops it; continued from its checkpoint, it trains on to the end.
+HANGS_ONCE_TRAIN = textwrap.dedent(
+    """
+    import json, os, time
+    from flagrun import checkpoint_dir, flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    state_file = checkpoint_dir() / "state.json"
+    quality = {"1": 0.9, "2": 0.5}.get(os.environ["FLAGRUN_TRIAL_ID"], 0.1)
+    fresh = {"epoch": -1, "q": quality}
+    resumed = state_file.exists()
+    state = json.loads(state_file.read_text()) if resumed else fresh
+    print(f"starting at epoch {state['epoch'] + 1}")
+    for epoch in range(state["epoch"] + 1, 4):
+        time.sleep(0.5)  # time for the tuner to judge each epoch
+        if epoch == 2 and not resumed and state["q"] == 0.9:
+            time.sleep(120)
+        log_metrics({"val_acc": state["q"] * (epoch + 1) / 4}, step=epoch)
+        state_file.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_trial_its_timeout_stopped_is_paused_and_promoted_like_one_stopped_at_a_rung(
+    tmp_path: Path,
+) -> None:
+    # Rungs at steps 1 and 2, halving. Trial 1 passes rung 0 alone, then hangs until its
+    # timeout: paused, not failed. Trial 2 is paused at rung 0 behind it, so trial 1 is in
+    # the top half of rung 0 and trial 3 continues it from epoch 2 to the end.
+    stopping = {"pruner": "asha", "min_resource": 1, "reduction_factor": 2}
+    project = make_project(
+        tmp_path,
+        HANGS_ONCE_TRAIN,
+        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
+                    trialTimeout=8, enableTrialEarlyStopping=True, earlyStopping=stopping),
+    )  # fmt: skip
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trial 3: promotes paused trial 1" in done.stdout
+    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
+    assert [trials[i]["state"] for i in range(1, 4)] == ["PRUNED", "PRUNED", "COMPLETE"]
+    record = json.loads((Path(trials[1]["runDir"]) / "run.json").read_text())
+    assert record["reason"] == "timeout after 8 s"  # the run's end; the trial's outcome:
+    assert record["trial"]["reason"] == (
+        "paused at step 1, timeout after 8 s: its checkpoint waits for a promotion"
+    )
+    promoted = trials[3]
+    assert promoted["resumedFrom"] == 1
+    assert promoted["hyperparameters"] == trials[1]["hyperparameters"]
+    run_dir = Path(promoted["runDir"])
+    assert "starting at epoch 2" in (run_dir / "output.log").read_text()
+    steps = [point.step for point in read_scalars(run_dir)["val_acc"]]
+    assert steps == [0, 1, 2, 3]  # trial 1's epochs, then its own

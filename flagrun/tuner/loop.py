@@ -316,7 +316,7 @@ class Tuner:
         active.process.metrics.poll()
         report_new_points(active, self.spec, finished=True)
         self.tally = None
-        verdict = judge(active, result, self.spec)
+        verdict = self._paused_at_timeout(active, result) or judge(active, result, self.spec)
         if verdict.missing_tag and self._current_tally().counts[TrialState.COMPLETE] == 0:
             self._abort_missing_tag(active)
         row = self._row(active, verdict, duration=result.duration)
@@ -431,11 +431,31 @@ class Tuner:
             reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
         active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
+    def _paused_at_timeout(self, active: ActiveTrial, result: RunResult) -> Verdict | None:
+        """Under asha, a trial its trialTimeout stopped after it passed a rung, its checkpoint
+        holding a file, is paused as a trial stopped at a rung is: the timeout ends its run,
+        not its chance. A promotion continues it as a trial of its own, with a timeout of
+        its own, once it is among the best of its last rung. None for any other trial."""
+        if not (self.pausing and result.timed_out) or active.interrupted:
+            return None
+        if not checkpoints.has_checkpoint(active.process.run_dir):
+            return None
+        if not promotion.rungs(self._frozen(active)):
+            return None
+        value, step = active.last_point
+        active.paused = True
+        active.trial.set_user_attr(promotion.PAUSED, True)
+        reason = f"paused at step {step}, {result.reason}: its checkpoint waits for a promotion"
+        return Verdict(TrialState.PRUNED, value, step, reason)
+
     def _stopped_stalled(self, active: ActiveTrial) -> bool:
         """Whether the stop of stalled trials (not the pruner it wraps) stopped the trial."""
+        return _stalled.stopped_stalled(self._frozen(active))
+
+    def _frozen(self, active: ActiveTrial) -> optuna.trial.FrozenTrial:
+        """The study's record of the trial now: its attributes, as the pruner left them."""
         trials = self.study.get_trials(deepcopy=False)
-        frozen = next(t for t in trials if t.number == active.trial.number)
-        return _stalled.stopped_stalled(frozen)
+        return next(t for t in trials if t.number == active.trial.number)
 
     def _stop_if_overrunning(self, active: ActiveTrial, timeout: float) -> None:
         """Stop, PRUNED, a trial that at its pace cannot finish within ``timeout``."""
