@@ -14,10 +14,17 @@ The markers (registered in pyproject.toml):
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 from tests.helpers import PG_URL
+
+# Started in the background of a shell without job control (`cmd &`), this process has
+# SIGINT ignored, and every process it starts inherits that: the Ctrl-C tests' flagrun
+# would not see their SIGINT. Restore the default, as a terminal would have it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SLOW_KINDS = ("keras", "postgres", "chromium", "benchmark", "cluster")
 
