@@ -17,12 +17,10 @@ still counts at steps 0-3, so the poor trials cut early keep the bar where they 
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from optuna.trial import FrozenTrial
 
-from flagrun._time_aligned import held
+from flagrun._study_view import StudyView, as_complete, held
 
 
 class ReachedPeers(optuna.pruners.BasePruner):
@@ -35,8 +33,14 @@ class ReachedPeers(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None:
             return False
-        peers = _ReachedStudy(study, trial.number, step)
-        return self.pruner.prune(peers, trial)  # type: ignore[arg-type]
+
+        def peer(other: FrozenTrial) -> FrozenTrial | None:
+            """Another trial that reached ``step``, as complete, holding its value there."""
+            if other.number == trial.number or not reached(other, step):
+                return None
+            return as_complete(held(other, step))
+
+        return self.pruner.prune(StudyView(study, peer), trial)  # type: ignore[arg-type]
 
 
 def reached(trial: FrozenTrial, step: int) -> bool:
@@ -45,25 +49,3 @@ def reached(trial: FrozenTrial, step: int) -> bool:
     if not any(s <= step for s in steps):
         return False
     return trial.state == optuna.trial.TrialState.COMPLETE or max(steps) >= step
-
-
-class _ReachedStudy:
-    """The study as the percentile pruner reads it: its direction, and as its complete
-    trials (the only ones it asks for) every other trial that reached ``step``."""
-
-    def __init__(self, study: optuna.Study, number: int, step: int) -> None:
-        self._study = study
-        self._number = number
-        self._step = step
-
-    @property
-    def direction(self) -> optuna.study.StudyDirection:
-        return self._study.direction
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        trials = self._study.get_trials(deepcopy=False)
-        return [
-            held(t, self._step)
-            for t in trials
-            if t.number != self._number and reached(t, self._step)
-        ]

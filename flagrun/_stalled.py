@@ -29,16 +29,14 @@ another machine of a shared study, judges against it the same way.
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any
 
 import optuna
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from flagrun import _optuna
-from flagrun._time_aligned import held
+from flagrun._study_view import StudyView, as_complete, held
 
 PATIENCE = 2  # steps after the first, at least, before a trial is judged
 LEARNED = 0.01  # a gain on the first value below this share of the spread is no learning
@@ -56,36 +54,20 @@ class StopStalled(optuna.pruners.BasePruner):
         if stalled(study, trial):
             _optuna.set_system_attr(study, trial, STALLED, True)
             return True
-        return self.pruner.prune(_StalledHeld(study, trial.last_step), trial)  # type: ignore[arg-type]
+        step = trial.last_step
+
+        def as_finished(other: FrozenTrial) -> FrozenTrial:
+            """A stalled trial as complete, holding at ``step`` its last value."""
+            if not stopped_stalled(other):
+                return other
+            return as_complete(held(other, step) if step is not None else other)
+
+        return self.pruner.prune(StudyView(study, as_finished), trial)  # type: ignore[arg-type]
 
 
 def stopped_stalled(trial: FrozenTrial) -> bool:
     """Whether the stop of stalled trials stopped ``trial`` (rather than its pruner)."""
     return bool(trial.system_attrs.get(STALLED))
-
-
-class _StalledHeld:
-    """The study as the wrapped pruner reads it (its direction and its trials), every
-    stalled trial in it complete and holding at ``step`` the last value it reported."""
-
-    def __init__(self, study: optuna.Study, step: int | None) -> None:
-        self._study = study
-        self._step = step
-
-    @property
-    def direction(self) -> StudyDirection:
-        return self._study.direction
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        trials = [self._as_finished(t) for t in self._study.get_trials(deepcopy=False)]
-        return [t for t in trials if states is None or t.state in states]
-
-    def _as_finished(self, trial: FrozenTrial) -> FrozenTrial:
-        if not stopped_stalled(trial):
-            return trial
-        finished = copy.copy(held(trial, self._step) if self._step is not None else trial)
-        finished.state = TrialState.COMPLETE
-        return finished
 
 
 def stalled(study: optuna.Study, trial: FrozenTrial) -> bool:

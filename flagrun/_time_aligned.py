@@ -9,10 +9,9 @@ lets the pruner see each finished trial at s with the last value it reported by 
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import optuna
+
+from flagrun._study_view import StudyView, held
 
 
 class TimeAligned(optuna.pruners.BasePruner):
@@ -22,35 +21,8 @@ class TimeAligned(optuna.pruners.BasePruner):
         self.pruner = pruner
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        curves = _HeldCurves(study, trial.last_step)
+        step = trial.last_step
+        if step is None:
+            return self.pruner.prune(study, trial)
+        curves = StudyView(study, lambda t: held(t, step))
         return self.pruner.prune(curves, trial)  # type: ignore[arg-type]
-
-
-class _HeldCurves:
-    """The study as the percentile pruner reads it (its direction and its trials), each
-    trial holding at ``step`` the last value it had reported by then."""
-
-    def __init__(self, study: optuna.Study, step: int | None) -> None:
-        self._study = study
-        self._step = step
-
-    @property
-    def direction(self) -> optuna.study.StudyDirection:
-        return self._study.direction
-
-    def get_trials(
-        self, deepcopy: bool = True, states: Any = None
-    ) -> list[optuna.trial.FrozenTrial]:
-        trials = self._study.get_trials(deepcopy=False, states=states)
-        return trials if self._step is None else [held(t, self._step) for t in trials]
-
-
-def held(trial: optuna.trial.FrozenTrial, step: int) -> optuna.trial.FrozenTrial:
-    """The trial with a value at ``step``: the last one it reported at or before it."""
-    values = trial.intermediate_values
-    earlier = [s for s in values if s <= step]
-    if step in values or not earlier:
-        return trial
-    holding = copy.copy(trial)
-    holding.intermediate_values = {**values, step: values[max(earlier)]}
-    return holding
