@@ -161,3 +161,45 @@ def test_a_trial_its_timeout_stopped_is_paused_and_promoted_like_one_stopped_at_
     assert "starting at epoch 2" in (run_dir / "output.log").read_text()
     steps = [point.step for point in read_scalars(run_dir)["val_acc"]]
     assert steps == [0, 1, 2, 3]  # trial 1's epochs, then its own
+
+
+# Trial 2, the best, has one slow epoch (its third) on top of fast ones: at the pace of
+# its first three points it would not finish within its timeout, though it does.
+SLOW_THIRD_EPOCH_TRAIN = textwrap.dedent(
+    """
+    import json, os, time
+    from flagrun import checkpoint_dir, flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    state_file = checkpoint_dir() / "state.json"
+    quality = 0.9 if os.environ["FLAGRUN_TRIAL_ID"] == "2" else 0.5
+    for epoch in range(6):
+        time.sleep(0.3)
+        if epoch == 2 and quality == 0.9:
+            time.sleep(8)
+        log_metrics({"val_acc": quality * (epoch + 1) / 6}, step=epoch)
+        state_file.write_text(json.dumps({"epoch": epoch}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_trial_past_a_rung_is_not_stopped_for_its_pace_its_timeout_would_pause_it(
+    tmp_path: Path,
+) -> None:
+    # Rungs at steps 1, 2 and 4, halving. Trial 1 finishes (6 points expected). Trial 2
+    # passes rungs 0 and 1, then its pace projects ~23 s against trialTimeout 15 s; as it
+    # passed a rung it runs on (its timeout would pause it) and finishes in ~10 s.
+    stopping = {"pruner": "asha", "min_resource": 1, "reduction_factor": 2}
+    project = make_project(
+        tmp_path,
+        SLOW_THIRD_EPOCH_TRAIN,
+        tuning_yaml(maxTrials=2, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
+                    trialTimeout=15, enableTrialEarlyStopping=True, earlyStopping=stopping),
+    )  # fmt: skip
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
+    assert [trials[i]["state"] for i in range(1, 3)] == ["COMPLETE", "COMPLETE"], done.stdout
+    steps = [point.step for point in read_scalars(Path(trials[2]["runDir"]))["val_acc"]]
+    assert steps == list(range(6))

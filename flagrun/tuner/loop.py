@@ -426,26 +426,34 @@ class Tuner:
         if self._stopped_stalled(active):
             reason = f"stalled at step {last.step}: learned nothing since its first, far behind"
         if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
-            active.paused = True
-            active.trial.set_user_attr(promotion.PAUSED, True)
-            reason = f"paused at step {last.step}: its checkpoint waits for a promotion"
+            reason = self._pause(active, last.step, None)
         active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
-    def _paused_at_timeout(self, active: ActiveTrial, result: RunResult) -> Verdict | None:
-        """Under asha, a trial its trialTimeout stopped after it passed a rung, its checkpoint
-        holding a file, is paused as a trial stopped at a rung is: the timeout ends its run,
-        not its chance. A promotion continues it as a trial of its own, with a timeout of
-        its own, once it is among the best of its last rung. None for any other trial."""
-        if not (self.pausing and result.timed_out) or active.interrupted:
-            return None
-        if not checkpoints.has_checkpoint(active.process.run_dir):
-            return None
-        if not promotion.rungs(self._frozen(active)):
-            return None
-        value, step = active.last_point
+    def _pause(self, active: ActiveTrial, step: int | None, why: str | None) -> str:
+        """Mark the trial paused, its checkpoint kept for a promotion; the reason to give."""
         active.paused = True
         active.trial.set_user_attr(promotion.PAUSED, True)
-        reason = f"paused at step {step}, {result.reason}: its checkpoint waits for a promotion"
+        stopped = f"paused at step {step}" + (f", {why}" if why else "")
+        return f"{stopped}: its checkpoint waits for a promotion"
+
+    def _passed_a_rung(self, active: ActiveTrial) -> bool:
+        """Under asha, whether the trial passed a rung with a checkpoint to continue from:
+        then its trialTimeout ends its run, not its chance (``_paused_at_timeout``)."""
+        if not self.pausing or active.interrupted:
+            return False
+        if not checkpoints.has_checkpoint(active.process.run_dir):
+            return False
+        return bool(promotion.rungs(self._frozen(active)))
+
+    def _paused_at_timeout(self, active: ActiveTrial, result: RunResult) -> Verdict | None:
+        """A trial its trialTimeout stopped after it passed a rung (``_passed_a_rung``) is
+        paused as a trial stopped at a rung is. A promotion continues it as a trial of its
+        own, with a timeout of its own, once it is among the best of its last rung. None
+        for any other trial."""
+        if not result.timed_out or not self._passed_a_rung(active):
+            return None
+        value, step = active.last_point
+        reason = self._pause(active, step, result.reason)
         return Verdict(TrialState.PRUNED, value, step, reason)
 
     def _stopped_stalled(self, active: ActiveTrial) -> bool:
@@ -458,12 +466,15 @@ class Tuner:
         return next(t for t in trials if t.number == active.trial.number)
 
     def _stop_if_overrunning(self, active: ActiveTrial, timeout: float) -> None:
-        """Stop, PRUNED, a trial that at its pace cannot finish within ``timeout``."""
+        """Stop, PRUNED, a trial that at its pace cannot finish within ``timeout``, unless
+        it passed a rung of asha: its timeout pauses it, and a promotion continues it, so
+        the compute it took is not lost (stopped by its pace, and promoted at once for
+        being among the best, it would start again and again)."""
         self._current_tally()  # a shared study's finished trials say how many points
         reason = overrun.overrun_reason(
             active.series, active.started_at, time.time(), self.expected_points, timeout
         )
-        if reason is not None:
+        if reason is not None and not self._passed_a_rung(active):
             active.pruned_at = active.last_point[1] or 0
             active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
