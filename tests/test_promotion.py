@@ -25,6 +25,23 @@ def paused_at_rung_0(study: optuna.Study, value: float, *, paused: bool = True) 
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
 
+def tune_asha(
+    tmp_path: Path, train: str, *, min_resource: int, **more: object
+) -> tuple[str, dict[int, dict]]:
+    """Run ``train`` as an asha job (halving, random search, one trial at a time, ``more``
+    fields of the tuning file), to a successful end; its output and its trials by id."""
+    stopping = {"pruner": "asha", "min_resource": min_resource, "reduction_factor": 2}
+    project = make_project(
+        tmp_path,
+        train,
+        tuning_yaml(maxParallelTrials=1, algorithm="RANDOM_SEARCH",
+                    enableTrialEarlyStopping=True, earlyStopping=stopping, **more),
+    )  # fmt: skip
+    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout, {t["trialId"]: t for t in trials_json(project)["trials"]}
+
+
 def test_a_paused_trial_is_promoted_once_it_is_among_the_best_of_its_rung() -> None:
     study = optuna.create_study(direction="maximize")
     paused_at_rung_0(study, 0.9, paused=False)  # went on at once
@@ -78,17 +95,8 @@ def test_a_paused_trial_is_promoted_and_continues_from_its_checkpoint(tmp_path: 
     # Rungs at steps 2 and 4, halving. Trial 1 goes on; 2, 3 and 4 are paused at rung 0;
     # once four values are in, trial 2's is in the top half, so trial 5 continues it from
     # epoch 3, to be paused again at rung 1 behind trial 1.
-    stopping = {"pruner": "asha", "min_resource": 2, "reduction_factor": 2}
-    project = make_project(
-        tmp_path,
-        RESUMABLE_TRAIN,
-        tuning_yaml(maxTrials=5, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
-                    enableTrialEarlyStopping=True, earlyStopping=stopping),
-    )  # fmt: skip
-    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "trial 5: promotes paused trial 2" in done.stdout
-    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
+    output, trials = tune_asha(tmp_path, RESUMABLE_TRAIN, min_resource=2, maxTrials=5)
+    assert "trial 5: promotes paused trial 2" in output
     assert [trials[i]["state"] for i in range(1, 6)] == ["COMPLETE"] + ["PRUNED"] * 4
     promoted = trials[5]
     assert promoted["hyperparameters"] == trials[2]["hyperparameters"]
@@ -137,17 +145,10 @@ def test_a_trial_its_timeout_stopped_is_paused_and_promoted_like_one_stopped_at_
     # Rungs at steps 1 and 2, halving. Trial 1 passes rung 0 alone, then hangs until its
     # timeout: paused, not failed. Trial 2 is paused at rung 0 behind it, so trial 1 is in
     # the top half of rung 0 and trial 3 continues it from epoch 2 to the end.
-    stopping = {"pruner": "asha", "min_resource": 1, "reduction_factor": 2}
-    project = make_project(
-        tmp_path,
-        HANGS_ONCE_TRAIN,
-        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
-                    trialTimeout=8, enableTrialEarlyStopping=True, earlyStopping=stopping),
-    )  # fmt: skip
-    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "trial 3: promotes paused trial 1" in done.stdout
-    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
+    output, trials = tune_asha(
+        tmp_path, HANGS_ONCE_TRAIN, min_resource=1, maxTrials=3, trialTimeout=8
+    )
+    assert "trial 3: promotes paused trial 1" in output
     assert [trials[i]["state"] for i in range(1, 4)] == ["PRUNED", "PRUNED", "COMPLETE"]
     record = json.loads((Path(trials[1]["runDir"]) / "run.json").read_text())
     assert record["reason"] == "timeout after 8 s"  # the run's end; the trial's outcome:
@@ -190,16 +191,9 @@ def test_a_trial_past_a_rung_is_not_stopped_for_its_pace_its_timeout_would_pause
     # Rungs at steps 1, 2 and 4, halving. Trial 1 finishes (6 points expected). Trial 2
     # passes rungs 0 and 1, then its pace projects ~23 s against trialTimeout 15 s; as it
     # passed a rung it runs on (its timeout would pause it) and finishes in ~10 s.
-    stopping = {"pruner": "asha", "min_resource": 1, "reduction_factor": 2}
-    project = make_project(
-        tmp_path,
-        SLOW_THIRD_EPOCH_TRAIN,
-        tuning_yaml(maxTrials=2, maxParallelTrials=1, algorithm="RANDOM_SEARCH",
-                    trialTimeout=15, enableTrialEarlyStopping=True, earlyStopping=stopping),
-    )  # fmt: skip
-    done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    trials = {t["trialId"]: t for t in trials_json(project)["trials"]}
-    assert [trials[i]["state"] for i in range(1, 3)] == ["COMPLETE", "COMPLETE"], done.stdout
+    output, trials = tune_asha(
+        tmp_path, SLOW_THIRD_EPOCH_TRAIN, min_resource=1, maxTrials=2, trialTimeout=15
+    )
+    assert [trials[i]["state"] for i in range(1, 3)] == ["COMPLETE", "COMPLETE"], output
     steps = [point.step for point in read_scalars(Path(trials[2]["runDir"]))["val_acc"]]
     assert steps == list(range(6))
