@@ -19,10 +19,13 @@ A slow configuration is not stopped by it while it learns, nor is one whose earl
 dip: the trap of judging early epochs against the fast trials alone (a start-up floor that
 did, stopping trials worse than every complete one, lost the race and was reverted).
 
-A stalled trial stays in the bar of the pruner it wraps, as though it had trained to the
-end at its last value: complete, holding that value at every later step. Without that,
-stopping the diverged trials lifted the median (they were what held it down) and it cut
-good trials early: the Fashion-MNIST race lost 0.882 to 0.858 on it (README). The trial
+A stalled trial stays in the bar of a median or percentile pruner it wraps (``hold``), as
+though it had trained to the end at its last value: complete, holding that value at every
+later step. Without that, stopping the diverged trials lifted the median (they were what
+held it down) and it cut good trials early: the Fashion-MNIST race lost 0.882 to 0.858 on
+it (README). Successive halving has no such bar (it judges a trial against the values
+recorded at its rung, a stalled trial's among them): it gets the study as it is, and the
+stop catches the diverged trials it lets through a rung for being first there. The trial
 is marked in the study (``STALLED``), so the hold outlives this process: a resumed job, or
 another machine of a shared study, judges against it the same way.
 """
@@ -45,15 +48,19 @@ STALLED = "flagrun:stalled"  # system attribute of a trial this rule stopped
 
 
 class StopStalled(optuna.pruners.BasePruner):
-    """``pruner``, and also stop a trial that learned nothing and is far behind."""
+    """``pruner``, and also stop a trial that learned nothing and is far behind; with
+    ``hold``, ``pruner`` sees a stalled trial as complete at its last value."""
 
-    def __init__(self, pruner: optuna.pruners.BasePruner) -> None:
+    def __init__(self, pruner: optuna.pruners.BasePruner, hold: bool = True) -> None:
         self.pruner = pruner
+        self.hold = hold
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if stalled(study, trial):
             _optuna.set_system_attr(study, trial, STALLED, True)
             return True
+        if not self.hold:
+            return self.pruner.prune(study, trial)
         step = trial.last_step
 
         def as_finished(other: FrozenTrial) -> FrozenTrial:

@@ -26,16 +26,23 @@ def paused_at_rung_0(study: optuna.Study, value: float, *, paused: bool = True) 
 
 
 def tune_asha(
-    tmp_path: Path, train: str, *, min_resource: int, **more: object
+    tmp_path: Path,
+    train: str,
+    *,
+    min_resource: int,
+    stopping: dict[str, object] | None = None,
+    **more: object,
 ) -> tuple[str, dict[int, dict]]:
-    """Run ``train`` as an asha job (halving, random search, one trial at a time, ``more``
-    fields of the tuning file), to a successful end; its output and its trials by id."""
-    stopping = {"pruner": "asha", "min_resource": min_resource, "reduction_factor": 2}
+    """Run ``train`` as an asha job (halving, random search, one trial at a time, unless
+    ``more`` fields of the tuning file say otherwise; ``stopping``: more earlyStopping
+    settings), to a successful end; its output and its trials by id."""
+    halving = {"pruner": "asha", "min_resource": min_resource, "reduction_factor": 2}
+    fields = {"maxParallelTrials": 1, **more}
     project = make_project(
         tmp_path,
         train,
-        tuning_yaml(maxParallelTrials=1, algorithm="RANDOM_SEARCH",
-                    enableTrialEarlyStopping=True, earlyStopping=stopping, **more),
+        tuning_yaml(algorithm="RANDOM_SEARCH", enableTrialEarlyStopping=True,
+                    earlyStopping={**halving, **(stopping or {})}, **fields),
     )  # fmt: skip
     done = flagrun(project, "tune", "train.py", "--config", "tuning.yml", "--progress", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -197,3 +204,41 @@ def test_a_trial_past_a_rung_is_not_stopped_for_its_pace_its_timeout_would_pause
     assert [trials[i]["state"] for i in range(1, 3)] == ["COMPLETE", "COMPLETE"], output
     steps = [point.step for point in read_scalars(Path(trials[2]["runDir"]))["val_acc"]]
     assert steps == list(range(6))
+
+
+# Trial 1 diverged (at chance from its first epoch, slow); trial 2, beside it, learns fast.
+DIVERGED_BESIDE_A_GOOD_ONE_TRAIN = textwrap.dedent(
+    """
+    import json, os, time
+    from flagrun import checkpoint_dir, flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    diverged = os.environ["FLAGRUN_TRIAL_ID"] == "1"
+    for epoch in range(8):
+        time.sleep(1.0 if diverged else 0.1)
+        log_metrics({"val_acc": 0.1 if diverged else 0.8 + 0.01 * epoch}, step=epoch)
+        (checkpoint_dir() / "state.json").write_text(json.dumps({"epoch": epoch}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_with_stop_stalled_a_diverged_trial_is_stopped_for_good_not_paused(
+    tmp_path: Path,
+) -> None:
+    # Rung 0 at step 3: by then the diverged trial has learned nothing in two epochs
+    # after its first and is far behind trial 2, so it is stopped as stalled, before
+    # halving would judge it. A trial that learned nothing is not worth a promotion: no
+    # pause, though its checkpoint is there.
+    output, trials = tune_asha(
+        tmp_path,
+        DIVERGED_BESIDE_A_GOOD_ONE_TRAIN,
+        min_resource=3,
+        stopping={"stopStalled": True},
+        maxTrials=2,
+        maxParallelTrials=2,
+    )
+    assert [trials[i]["state"] for i in (1, 2)] == ["PRUNED", "COMPLETE"], output
+    reason = json.loads((Path(trials[1]["runDir"]) / "run.json").read_text())["reason"]
+    assert reason.startswith("stalled at step ") and "promotion" not in reason, reason
+    assert trials[1]["trainingStep"] < 7

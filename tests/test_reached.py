@@ -117,17 +117,24 @@ def test_compare_with_is_checked_and_names_the_fix() -> None:
     assert other.what == "3 is not one of complete, reached"
 
 
-@pytest.mark.parametrize("key", ["compareWith", "stopStalled"])
-def test_a_setting_of_the_median_and_percentile_pruners_given_to_another_is_named(
-    key: str,
+@pytest.mark.parametrize(
+    ("key", "pruner", "applies_to"),
+    [
+        ("compareWith", "hyperband", "the median and percentile pruners"),
+        ("compareWith", "asha", "the median and percentile pruners"),
+        ("stopStalled", "none", "every pruner but none"),
+    ],
+)
+def test_a_setting_given_to_a_pruner_it_does_not_apply_to_is_named(
+    key: str, pruner: str, applies_to: str
 ) -> None:
     on = {"compareWith": "reached", "stopStalled": True}[key]
-    problem = check_settings({"pruner": "hyperband", key: on})
+    problem = check_settings({"pruner": pruner, key: on})
     assert problem is not None
     assert problem == (
         key,
-        "applies to the median and percentile pruners, not hyperband",
+        f"applies to {applies_to}, not {pruner}",
         f"drop {key}, or use pruner: median",
     )
     off = {"compareWith": "complete", "stopStalled": False}[key]
-    assert check_settings({"pruner": "hyperband", key: off}) is None
+    assert check_settings({"pruner": pruner, key: off}) is None

@@ -136,9 +136,18 @@ def test_the_pruners_with_a_start_up_stop_stalled_trials_when_told_to(name: str)
     assert not isinstance(make_pruner(spec_with({"pruner": name})), StopStalled)  # off
     named = spec_with({"pruner": name.capitalize(), "stopStalled": True})  # as check accepts
     assert isinstance(make_pruner(named), StopStalled)
-    for other in ("successive_halving", "hyperband", "asha", "none"):
-        config = {"pruner": other, "stopStalled": True}
-        assert not isinstance(make_pruner(spec_with(config)), StopStalled)
+    built = make_pruner(spec_with({"pruner": name, "stopStalled": True}))
+    assert isinstance(built, StopStalled) and built.hold
+
+
+@pytest.mark.parametrize("name", ["successive_halving", "hyperband", "asha"])
+def test_successive_halving_stops_stalled_trials_when_told_to_without_a_bar_to_hold_them_in(
+    name: str,
+) -> None:
+    # It lets the first trial at a rung through alone, a diverged one too.
+    pruner = make_pruner(spec_with({"pruner": name, "stopStalled": True}))
+    assert isinstance(pruner, StopStalled) and not pruner.hold
+    assert not isinstance(make_pruner(spec_with({"pruner": name})), StopStalled)  # off
 
 
 def test_stop_stalled_must_be_true_or_false() -> None:
@@ -146,3 +155,15 @@ def test_stop_stalled_must_be_true_or_false() -> None:
     problem = check_settings({"stopStalled": "no"})
     assert problem is not None
     assert (problem.key, problem.hint) == ("stopStalled", "write stopStalled: true or false")
+
+
+def test_a_diverged_trial_successive_halving_lets_through_alone_is_stopped() -> None:
+    # The learning trial finished without reaching a rung: the diverged one is the first at
+    # rung 0 (step 1), where halving lets it through; halving records its rung value in
+    # the study itself, so it gets the study, not a view of it.
+    halving = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    study = study_with(FAST)
+    assert not judged_by(halving, study, {0: 0.10, 1: 0.10, 2: 0.10})
+    assert judged_by(StopStalled(halving, hold=False), study, {0: 0.10, 1: 0.10, 2: 0.10})
+    assert not judged_by(StopStalled(halving, hold=False), study, {0: 0.80, 1: 0.84})
+    assert study.trials[-1].system_attrs["completed_rung_0"] == 0.84

@@ -424,8 +424,9 @@ class Tuner:
         if pruners.resource_of(self.spec).is_time:
             reason += f" after {last.wall_time - active.started_at:.0f} s"
         if self._stopped_stalled(active):
+            # stopped for good: a trial that learned nothing is not worth a promotion
             reason = f"stalled at step {last.step}: learned nothing since its first, far behind"
-        if self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
+        elif self.pausing and checkpoints.has_checkpoint(active.process.run_dir):
             reason = self._pause(active, last.step, None)
         active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
 
