@@ -30,6 +30,7 @@ __all__ = [
     "flag_string",
     "flags",
     "log_metrics",
+    "record_progress",
     "report",
     "run_dir",
     "script_dir",
@@ -44,6 +45,7 @@ __all__ = [
 _LAZY = {
     "checkpoint_dir": "flagrun.checkpoints",
     "log_metrics": "flagrun.writer",
+    "record_progress": "flagrun.pace",
     "report": "flagrun.objective",
     "should_stop": "flagrun.objective",
     "train": "flagrun.training",

@@ -6,7 +6,9 @@ When a script runs under flagrun (``FLAGRUN_RUN_DIR`` set), with no change to th
   ``<run dir>/logs`` (tfruns does the same); a script's own callback is left alone.
   Without a ``BackupAndRestore`` callback it also gets one backing up into the run's
   checkpoint folder (``flagrun.checkpoints``), so an interrupted trial resumes at its
-  last finished epoch; Keras deletes the backup when fit completes.
+  last finished epoch; Keras deletes the backup when fit completes. And a callback
+  that says how far fit is through each epoch (``flagrun.pace``), so the tuner sees the
+  epoch time of a slow model before its first epoch ends.
 * Writers that buffer: torch's and tensorboardX's ``SummaryWriter`` and TF1's
   ``FileWriter`` keep points in memory for up to ``flush_secs`` (120 s), so no point
   reached the event file, and the pruner, until the writer closed. Each is created with
@@ -180,9 +182,7 @@ def _wrap_fit(fit: Callable[..., Any], run_dir: Path) -> Callable[..., Any]:
         added = _added_callbacks(callbacks or [], run_dir, log_dir)
         backup = _backup(callbacks or [], self, fits)
         added += [backup] if backup is not None else []
-        if not added:
-            return fit(*bound.args, **bound.kwargs)
-        bound.arguments["callbacks"] = [*(callbacks or []), *added]
+        bound.arguments["callbacks"] = [*(callbacks or []), *added, _pace_callback()]
         try:
             return fit(*bound.args, **bound.kwargs)
         finally:
@@ -235,6 +235,29 @@ def _backup(callbacks: list[Any], model: Any, fit: int) -> Any:
     except OSError:
         return None
     return keras_callbacks.BackupAndRestore(str(folder), double_checkpoint=True)
+
+
+def _pace_callback() -> Any:
+    """A callback that says how far fit is through its epoch (``flagrun.pace``), so the
+    tuner knows a slow model's epoch time long before its first epoch ends."""
+    from flagrun.pace import record_progress
+
+    class FlagrunPace(_keras_callbacks().Callback):  # type: ignore[misc]
+        async_safe = True  # it reads no logs: Keras need not wait for each batch's values
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            steps, epochs = self.params.get("steps"), self.params.get("epochs")
+            if steps and epochs:  # steps is None for a dataset of unknown size
+                record_progress(self.epoch, min(batch + 1, steps), steps, epochs)
+
+    return FlagrunPace()
 
 
 # -- buffering writers ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flagrun.metrics import read_scalars
+from flagrun.pace import read_pace
 
 TRAIN = """\
 import os
@@ -169,3 +170,28 @@ def test_install_after_keras_was_imported_still_captures(tmp_path: Path) -> None
     python(late_install, child_env(run_dir))
 
     assert "validation/epoch_accuracy" in last_values(run_dir)
+
+
+SLOW_BATCHES = """\
+import time
+
+import keras
+
+
+class SlowBatches(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.4)
+"""
+
+
+@pytest.mark.keras
+def test_fit_says_how_far_it_is_through_each_epoch(tmp_path: Path) -> None:
+    # 150 training samples in batches of 50: 3 batches an epoch, 2 epochs, 0.4 s a batch.
+    source = TRAIN.format(
+        imports=SLOW_BATCHES, fit_args="validation_split=0.25, callbacks=[SlowBatches()]"
+    )
+    run_dir, _ = run_script(tmp_path, source, child_env(tmp_path / "run"))
+    reading = read_pace(run_dir)
+    assert reading is not None
+    assert (reading.steps, reading.epochs) == (3, 2)
+    assert reading.epoch in (0, 1) and 1 <= reading.done <= 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from flagrun.pace import Pace
 from flagrun.sources import Scalar
 from flagrun.tuner import overrun
 
@@ -61,3 +62,50 @@ def test_expected_points_come_from_complete_trials_only() -> None:
         study.tell(trial, value, state=optuna.trial.TrialState[state])
     assert overrun.expected_points(study.get_trials()) == 5
     assert overrun.expected_points([]) == 0
+
+
+def reading(epoch: int, done: int, at: float, steps: int = 100, epochs: int = 5) -> Pace:
+    return Pace(epoch, done, steps, epochs, START + at)
+
+
+def test_before_its_first_point_the_pace_of_its_batches_projects_the_rest() -> None:
+    # 30 of 100 batches done at 14 s, at 20 s an epoch: 14 s to go in the first, then 4
+    # more epochs: 14 + 14 + 80 = 108 s, where the time run alone says 75 s.
+    epoch_time = (reading(0, 30, 14), 20.0)
+    assert overrun.projected_seconds([], START, START + 15, 5, epoch_time) == pytest.approx(108)
+    reason = overrun.overrun_reason([], START, START + 15, 5, 60, epoch_time)
+    assert reason == (
+        "stopped after 15 s with 0 of 5 points: at its pace (its batches: ~20 s an epoch) it "
+        "would need ~108 s, past trialTimeout 60 s"
+    )
+
+
+def test_the_pace_of_its_batches_never_projects_less_than_the_time_run_so_far() -> None:
+    # A reading long past (the script stopped reporting): the lower bound still holds.
+    epoch_time = (reading(0, 99, 2), 2.0)
+    assert overrun.projected_seconds([], START, START + 40, 5, epoch_time) == 200
+
+
+@pytest.mark.parametrize(
+    ("series", "epochs"),
+    [
+        (points(30), 5),  # a point of its own: the pace between points is better
+        ([], 50),  # 50 epochs, 5 points: not one epoch a point
+    ],
+)
+def test_the_pace_of_its_batches_is_used_only_for_one_epoch_a_point_before_its_first(
+    series: list[Scalar], epochs: int
+) -> None:
+    epoch_time = (reading(0, 30, 14, epochs=epochs), 1_000.0)
+    now = START + 31
+    without = overrun.projected_seconds(series, START, now, 5)
+    assert overrun.projected_seconds(series, START, now, 5, epoch_time) == without
+    assert "its batches" not in (overrun.overrun_reason(series, START, now, 5, 1, epoch_time) or "")
+
+
+def test_a_resumed_trial_paces_the_epochs_left() -> None:
+    # 3 of 5 epochs done before; 10 s an epoch from its batches, half of epoch 3 to go.
+    epoch_time = (reading(3, 50, 8), 10.0)
+    assert (
+        overrun.projected_seconds(points(before=3), START, START + 9, 5, epoch_time) == 8 + 5 + 10
+    )

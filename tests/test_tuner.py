@@ -525,6 +525,44 @@ def test_a_trial_that_cannot_finish_within_its_timeout_is_stopped_at_once(projec
     assert record["duration"] < 5  # stopped before the timeout would have cut it
 
 
+# x=0.3 is quick; x=0.9 takes 20 s an epoch, 40 s in all, and says how far it is through
+# each (flagrun.pace): its batches show it cannot finish within 20 s, seconds after it
+# starts; the time it has run (2 epochs: a point past 11 s) would show it after 11 s.
+BATCHED_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics, record_progress
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    for epoch in range(2):
+        for batch in range(100):
+            time.sleep(0.2 if FLAGS.x > 0.5 else 0.0)
+            record_progress(epoch, batch + 1, 100, 2)
+        log_metrics({"val_acc": 0.1 * (epoch + 1)}, step=epoch)
+    """
+)
+
+
+def test_a_trial_that_says_its_progress_is_stopped_by_the_pace_of_its_batches(
+    project: Path,
+) -> None:
+    (project / "batched.py").write_text(BATCHED_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=2, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=20,
+                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": [0.3, 0.9]}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "batched.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = {t["hyperparameters"]["x"]: t for t in trials_json(project)["trials"]}
+    assert trials[0.3]["state"] == "COMPLETE"
+    record = json.loads((Path(trials[0.9]["runDir"]) / "run.json").read_text())
+    assert record["status"] == "PRUNED"
+    assert "with 0 of 2 points: at its pace (its batches: ~2" in record["reason"]
+    assert record["duration"] < 9  # before the time it has run would have said it
+
+
 @pytest.mark.slow
 def test_max_running_time_ends_the_job_with_what_its_finished_trials_found(
     project: Path,

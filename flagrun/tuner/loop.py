@@ -473,7 +473,12 @@ class Tuner:
         being among the best, it would start again and again)."""
         self._current_tally()  # a shared study's finished trials say how many points
         reason = overrun.overrun_reason(
-            active.series, active.started_at, time.time(), self.expected_points, timeout
+            active.series,
+            active.started_at,
+            time.time(),
+            self.expected_points,
+            timeout,
+            active.read_epoch_time(),
         )
         if reason is not None and not self._passed_a_rung(active):
             active.pruned_at = active.last_point[1] or 0

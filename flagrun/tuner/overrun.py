@@ -11,7 +11,10 @@ slow for the budget (a timed-out trial is FAILED, which TPE ignores).
 The pace is the time between its first and last point of this process; with one point,
 the time from its start to that point (process start-up included, which only makes the
 projection longer); with none yet, the time it has run so far is a lower bound of the
-time to its first point. ``MARGIN`` keeps a trial that would only just finish (start-up
+time to its first point, and when the trial says how far it is through its epoch
+(``flagrun.pace``: Keras under capture, or the script's own calls) the pace of its batches
+gives the time to each point, as long as it trains one epoch a point (its epochs are the
+points expected). ``MARGIN`` keeps a trial that would only just finish (start-up
 counted into its pace, epochs that vary) from being stopped. Points written before a
 resume from a checkpoint count as done, not towards the pace.
 
@@ -27,6 +30,7 @@ from collections.abc import Iterable, Sequence
 
 import optuna
 
+from flagrun.pace import Pace
 from flagrun.sources import Scalar
 
 POINTS_ATTR = "points"  # user attribute: how many points of the objective a trial wrote
@@ -40,31 +44,73 @@ def expected_points(trials: Iterable[optuna.trial.FrozenTrial]) -> int:
 
 
 def projected_seconds(
-    series: Sequence[Scalar], started_at: float, now: float, expected: int
+    series: Sequence[Scalar],
+    started_at: float,
+    now: float,
+    expected: int,
+    epoch_time: tuple[Pace, float] | None = None,
 ) -> float | None:
     """How long the trial's process will run to write ``expected`` points at its pace so
     far (seconds since ``started_at``, a wall time); None when it has written them all or
-    nothing is expected."""
+    nothing is expected. ``epoch_time``: its latest progress reading and the epoch time
+    its batches show (``flagrun.pace``), used before its first point."""
     remaining = expected - len(series)
     if expected <= 0 or remaining <= 0:
         return None
-    times = [point.wall_time - started_at for point in series if point.wall_time >= started_at]
+    times = _own_times(series, started_at)
     if not times:  # its next point comes no sooner than the time it has run so far
-        return (now - started_at) * remaining
+        at_least = (now - started_at) * remaining
+        if epoch_time is None or epoch_time[0].epochs != expected:
+            return at_least
+        return max(at_least, _by_batches(*epoch_time, started_at, remaining))
     if len(times) == 1:
         return times[0] * (remaining + 1)
     pace = (times[-1] - times[0]) / (len(times) - 1)
     return times[-1] + remaining * pace
 
 
+def _own_times(series: Sequence[Scalar], started_at: float) -> list[float]:
+    """The times of the points this process wrote, from its start (a resumed trial's
+    points from before are done, not paced)."""
+    return [point.wall_time - started_at for point in series if point.wall_time >= started_at]
+
+
+def _by_batches_applies(
+    series: Sequence[Scalar],
+    started_at: float,
+    expected: int,
+    epoch_time: tuple[Pace, float] | None,
+) -> bool:
+    """Whether the pace of the trial's batches says when its points come: it has none
+    of this process yet, and trains one epoch a point."""
+    if epoch_time is None or _own_times(series, started_at):
+        return False
+    return epoch_time[0].epochs == expected
+
+
+def _by_batches(reading: Pace, seconds: float, started_at: float, remaining: int) -> float:
+    """The time to ``remaining`` more points, one an epoch of ``seconds``, the first of
+    them once the epoch under way ends."""
+    left_of_this_epoch = (reading.steps - reading.done) / reading.steps
+    return reading.time - started_at + (left_of_this_epoch + remaining - 1) * seconds
+
+
 def overrun_reason(
-    series: Sequence[Scalar], started_at: float, now: float, expected: int, timeout: float
+    series: Sequence[Scalar],
+    started_at: float,
+    now: float,
+    expected: int,
+    timeout: float,
+    epoch_time: tuple[Pace, float] | None = None,
 ) -> str | None:
     """Why the trial is stopped, when its projection passes ``timeout`` by the margin."""
-    projected = projected_seconds(series, started_at, now, expected)
+    projected = projected_seconds(series, started_at, now, expected, epoch_time)
     if projected is None or projected <= timeout * MARGIN:
         return None
+    batches = ""
+    if epoch_time is not None and _by_batches_applies(series, started_at, expected, epoch_time):
+        batches = f" (its batches: ~{epoch_time[1]:.0f} s an epoch)"
     return (
         f"stopped after {now - started_at:.0f} s with {len(series)} of {expected} points: at "
-        f"its pace it would need ~{projected:.0f} s, past trialTimeout {timeout:g} s"
+        f"its pace{batches} it would need ~{projected:.0f} s, past trialTimeout {timeout:g} s"
     )

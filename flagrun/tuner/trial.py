@@ -13,6 +13,7 @@ import optuna
 from flagrun import launch, metrics, objective, pruners, runner
 from flagrun.errors import MetricsError
 from flagrun.executors import TrialProcess
+from flagrun.pace import Pace, PaceWatch
 from flagrun.records import RunStatus, TrialState
 from flagrun.spec import TuningSpec
 from flagrun.tuner.job import Job
@@ -35,6 +36,13 @@ class ActiveTrial:
     pruned_at: int | None = None
     interrupted: bool = False  # stopped by the tuner itself: its parameters run again
     paused: bool = False  # stopped at a rung with its checkpoint kept (tuner.promotion)
+    pace_watch: PaceWatch | None = None  # its readings of progress through an epoch
+
+    def read_epoch_time(self) -> tuple[Pace, float] | None:
+        """Its latest progress reading and the epoch time it shows (``flagrun.pace``)."""
+        if self.pace_watch is None:
+            self.pace_watch = PaceWatch(self.process.run_dir)
+        return self.pace_watch.epoch_time()
 
     @property
     def series(self) -> list[metrics.Scalar]:

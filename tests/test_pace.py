@@ -1,0 +1,101 @@
+"""Tests for flagrun.pace: a run's progress through its epochs, written and read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flagrun.pace import MIN_SPAN, PACE_FILE, Pace, PaceWatch, epoch_seconds, read_pace
+
+
+def record_in_child(run_dir: Path | None, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (after ``from flagrun.pace import record_progress``) in a fresh
+    process, under flagrun when ``run_dir`` is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGRUN_")}
+    if run_dir is not None:
+        env["FLAGRUN_RUN_DIR"] = str(run_dir)
+    source = "from flagrun.pace import record_progress\n" + textwrap.dedent(code)
+    return subprocess.run(
+        [sys.executable, "-c", source], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_progress_is_written_at_most_once_a_second_and_read_back(tmp_path: Path) -> None:
+    done = record_in_child(
+        tmp_path,
+        """
+        import time
+        for batch in range(1, 16):
+            record_progress(0, batch, 40, 3)
+            time.sleep(0.1)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    reading = read_pace(tmp_path)
+    assert reading is not None
+    # the first call writes; the next write waits a second: batch 11 (of 15) at the most
+    assert (reading.epoch, reading.steps, reading.epochs) == (0, 40, 3)
+    assert 9 <= reading.done <= 12
+
+
+def test_outside_flagrun_nothing_is_written(tmp_path: Path) -> None:
+    done = record_in_child(None, "record_progress(0, 1, 10, 2)\nimport os\nprint(os.listdir())")
+    assert done.returncode == 0, done.stderr
+    assert PACE_FILE not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{",  # torn
+        "[1, 2]",
+        json.dumps({"epoch": 0, "done": 5, "steps": 10}),  # a script's own file
+        json.dumps({"epoch": 0, "done": 11, "steps": 10, "epochs": 2, "time": 1.0}),
+        json.dumps({"epoch": 0, "done": 1, "steps": 0, "epochs": 2, "time": 1.0}),
+        json.dumps({"epoch": "0", "done": 1, "steps": 10, "epochs": 2, "time": 1.0}),
+        json.dumps({"epoch": 0, "done": True, "steps": 10, "epochs": 2, "time": 1.0}),
+        '{"epoch": 0, "done": 1, "steps": 10, "epochs": 2, "time": NaN}',
+    ],
+)
+def test_what_is_not_a_reading_reads_as_none(tmp_path: Path, content: str) -> None:
+    (tmp_path / PACE_FILE).write_text(content)
+    assert read_pace(tmp_path) is None
+
+
+def test_no_file_reads_as_none(tmp_path: Path) -> None:
+    assert read_pace(tmp_path) is None
+
+
+def test_an_epochs_time_is_the_pace_of_the_batches_between_two_readings() -> None:
+    first = Pace(epoch=0, done=10, steps=100, epochs=5, time=100.0)
+    assert epoch_seconds(first, Pace(0, 30, 100, 5, 104.0)) == 20.0
+    assert epoch_seconds(first, Pace(0, 12, 100, 5, 100.0 + MIN_SPAN / 2)) is None  # too soon
+    assert epoch_seconds(first, Pace(1, 30, 100, 5, 104.0)) is None  # another epoch
+    assert epoch_seconds(first, Pace(0, 10, 100, 5, 104.0)) is None  # no batch since
+
+
+def test_the_watch_times_batches_from_the_first_reading_of_each_epoch(tmp_path: Path) -> None:
+    # The first reading comes after the first batch, which traced the graph: slow. The
+    # watch times only the batches after it.
+    watch = PaceWatch(tmp_path)
+    assert watch.epoch_time() is None  # no reading yet
+    write(tmp_path, Pace(0, 1, 100, 5, 100.0))
+    assert watch.epoch_time() is None
+    write(tmp_path, Pace(0, 21, 100, 5, 104.0))
+    assert watch.epoch_time() == (Pace(0, 21, 100, 5, 104.0), 20.0)
+    write(tmp_path, Pace(1, 5, 100, 5, 125.0))  # a new epoch: timed afresh
+    assert watch.epoch_time() is None
+    write(tmp_path, Pace(1, 35, 100, 5, 128.0))
+    assert watch.epoch_time() == (Pace(1, 35, 100, 5, 128.0), 10.0)
+
+
+def write(run_dir: Path, reading: Pace) -> None:
+    from dataclasses import asdict
+
+    (run_dir / PACE_FILE).write_text(json.dumps(asdict(reading)))
