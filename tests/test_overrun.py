@@ -75,8 +75,8 @@ def test_before_its_first_point_the_pace_of_its_batches_projects_the_rest() -> N
     assert overrun.projected_seconds([], START, START + 15, 5, epoch_time) == pytest.approx(108)
     reason = overrun.overrun_reason([], START, START + 15, 5, 60, epoch_time)
     assert reason == (
-        "stopped after 15 s with 0 of 5 points: at its pace (its batches: ~20 s an epoch) it "
-        "would need ~108 s, past trialTimeout 60 s"
+        "stopped after 15 s with 0 of 5 points: at the pace of its batches (~20 s an epoch) "
+        "it would need ~108 s, past trialTimeout 60 s"
     )
 
 
@@ -86,21 +86,28 @@ def test_the_pace_of_its_batches_never_projects_less_than_the_time_run_so_far() 
     assert overrun.projected_seconds([], START, START + 40, 5, epoch_time) == 200
 
 
-@pytest.mark.parametrize(
-    ("series", "epochs"),
-    [
-        (points(30), 5),  # a point of its own: the pace between points is better
-        ([], 50),  # 50 epochs, 5 points: not one epoch a point
-    ],
-)
-def test_the_pace_of_its_batches_is_used_only_for_one_epoch_a_point_before_its_first(
-    series: list[Scalar], epochs: int
-) -> None:
-    epoch_time = (reading(0, 30, 14, epochs=epochs), 1_000.0)
+def test_once_it_wrote_a_point_the_pace_between_points_projects_not_its_batches() -> None:
+    epoch_time = (reading(0, 30, 14), 1_000.0)
     now = START + 31
-    without = overrun.projected_seconds(series, START, now, 5)
-    assert overrun.projected_seconds(series, START, now, 5, epoch_time) == without
-    assert "its batches" not in (overrun.overrun_reason(series, START, now, 5, 1, epoch_time) or "")
+    assert overrun.projected_seconds(points(30), START, now, 5, epoch_time) == 150
+    reason = overrun.overrun_reason(points(30), START, now, 5, 1, epoch_time)
+    assert reason is not None and "at its pace it would need ~150 s" in reason
+
+
+def test_before_any_trial_finished_its_batches_say_when_its_training_ends() -> None:
+    # Nothing says how many points a trial writes yet; its reading says 5 epochs.
+    epoch_time = (reading(0, 30, 14), 20.0)
+    assert overrun.projected_seconds([], START, START + 15, 0) is None
+    assert overrun.projected_seconds([], START, START + 15, 0, epoch_time) == pytest.approx(108)
+    reason = overrun.overrun_reason([], START, START + 15, 0, 60, epoch_time)
+    assert reason is not None and reason.startswith("stopped after 15 s with 0 points: at the")
+
+
+def test_its_batches_count_epochs_whatever_points_it_writes() -> None:
+    # An objective written every 10 batches: 50 points, 5 epochs of 20 s.
+    epoch_time = (reading(0, 30, 14), 20.0)
+    assert overrun.projected_seconds([], START, START + 15, 50, epoch_time) == 750  # 15 * 50
+    assert overrun.projected_seconds([], START, START + 1, 50, epoch_time) == pytest.approx(108)
 
 
 def test_a_resumed_trial_paces_the_epochs_left() -> None:

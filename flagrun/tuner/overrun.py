@@ -11,17 +11,18 @@ slow for the budget (a timed-out trial is FAILED, which TPE ignores).
 The pace is the time between its first and last point of this process; with one point,
 the time from its start to that point (process start-up included, which only makes the
 projection longer); with none yet, the time it has run so far is a lower bound of the
-time to its first point, and when the trial says how far it is through its epoch
-(``flagrun.pace``: Keras under capture, or the script's own calls) the pace of its batches
-gives the time to each point, as long as it trains one epoch a point (its epochs are the
-points expected). ``MARGIN`` keeps a trial that would only just finish (start-up
+time to its first point. ``MARGIN`` keeps a trial that would only just finish (start-up
 counted into its pace, epochs that vary) from being stopped. Points written before a
 resume from a checkpoint count as done, not towards the pace.
 
-Nothing is projected before a trial of the job finished: until then no one knows how
-many points a trial writes. Nor on a Dask cluster: there a trial may wait in the
-scheduler's queue, and its points carry another machine's clock, so the time since the
-tuner started it is not the time its process ran.
+Nothing is projected from points before a trial of the job finished: until then no one
+knows how many points a trial writes. A trial that says how far it is through its epochs
+(``flagrun.pace``: Keras under capture, or the script's own calls) needs no points:
+until its first point, the pace of its batches says when its training ends (its epochs
+are in the reading), a lower bound of its run, from its first seconds of training and
+from the job's first trials on. Nothing is projected on a Dask cluster: there a trial
+may wait in the scheduler's queue, and its points carry another machine's clock, so the
+time since the tuner started it is not the time its process ran.
 """
 
 from __future__ import annotations
@@ -50,19 +51,42 @@ def projected_seconds(
     expected: int,
     epoch_time: tuple[Pace, float] | None = None,
 ) -> float | None:
-    """How long the trial's process will run to write ``expected`` points at its pace so
-    far (seconds since ``started_at``, a wall time); None when it has written them all or
-    nothing is expected. ``epoch_time``: its latest progress reading and the epoch time
-    its batches show (``flagrun.pace``), used before its first point."""
+    """How long the trial's process will run (seconds since ``started_at``, a wall time)
+    to write ``expected`` points at its pace so far, or, before its first point, to train
+    its epochs at the pace of its batches (``epoch_time``: its latest progress reading and
+    the epoch time it shows), whichever is longer; None when nothing says."""
+    projection = _projection(series, started_at, now, expected, epoch_time)
+    return None if projection is None else projection[0]
+
+
+def _projection(
+    series: Sequence[Scalar],
+    started_at: float,
+    now: float,
+    expected: int,
+    epoch_time: tuple[Pace, float] | None,
+) -> tuple[float, bool] | None:
+    """``projected_seconds``, and whether the pace of its batches gave it."""
+    by_points = _by_points(series, started_at, now, expected)
+    by_batches = None
+    if epoch_time is not None and not _own_times(series, started_at):
+        by_batches = _by_batches(*epoch_time, started_at)
+    if by_batches is not None and (by_points is None or by_batches > by_points):
+        return by_batches, True
+    return None if by_points is None else (by_points, False)
+
+
+def _by_points(
+    series: Sequence[Scalar], started_at: float, now: float, expected: int
+) -> float | None:
+    """The time to ``expected`` points at the pace of those so far; None when it has
+    written them all or nothing is expected."""
     remaining = expected - len(series)
     if expected <= 0 or remaining <= 0:
         return None
     times = _own_times(series, started_at)
     if not times:  # its next point comes no sooner than the time it has run so far
-        at_least = (now - started_at) * remaining
-        if epoch_time is None or epoch_time[0].epochs != expected:
-            return at_least
-        return max(at_least, _by_batches(*epoch_time, started_at, remaining))
+        return (now - started_at) * remaining
     if len(times) == 1:
         return times[0] * (remaining + 1)
     pace = (times[-1] - times[0]) / (len(times) - 1)
@@ -75,24 +99,12 @@ def _own_times(series: Sequence[Scalar], started_at: float) -> list[float]:
     return [point.wall_time - started_at for point in series if point.wall_time >= started_at]
 
 
-def _by_batches_applies(
-    series: Sequence[Scalar],
-    started_at: float,
-    expected: int,
-    epoch_time: tuple[Pace, float] | None,
-) -> bool:
-    """Whether the pace of the trial's batches says when its points come: it has none
-    of this process yet, and trains one epoch a point."""
-    if epoch_time is None or _own_times(series, started_at):
-        return False
-    return epoch_time[0].epochs == expected
-
-
-def _by_batches(reading: Pace, seconds: float, started_at: float, remaining: int) -> float:
-    """The time to ``remaining`` more points, one an epoch of ``seconds``, the first of
-    them once the epoch under way ends."""
+def _by_batches(reading: Pace, seconds: float, started_at: float) -> float:
+    """The time to the end of its last epoch, each of ``seconds``, from the reading's
+    batch of its epoch (epochs count from 0, as Keras numbers them after a restore too)."""
     left_of_this_epoch = (reading.steps - reading.done) / reading.steps
-    return reading.time - started_at + (left_of_this_epoch + remaining - 1) * seconds
+    epochs_after = reading.epochs - reading.epoch - 1
+    return reading.time - started_at + (left_of_this_epoch + epochs_after) * seconds
 
 
 def overrun_reason(
@@ -104,13 +116,15 @@ def overrun_reason(
     epoch_time: tuple[Pace, float] | None = None,
 ) -> str | None:
     """Why the trial is stopped, when its projection passes ``timeout`` by the margin."""
-    projected = projected_seconds(series, started_at, now, expected, epoch_time)
-    if projected is None or projected <= timeout * MARGIN:
+    projection = _projection(series, started_at, now, expected, epoch_time)
+    if projection is None or projection[0] <= timeout * MARGIN:
         return None
-    batches = ""
-    if epoch_time is not None and _by_batches_applies(series, started_at, expected, epoch_time):
-        batches = f" (its batches: ~{epoch_time[1]:.0f} s an epoch)"
+    projected, by_batches = projection
+    pace = "its pace"
+    if by_batches and epoch_time is not None:
+        pace = f"the pace of its batches (~{epoch_time[1]:.0f} s an epoch)"
+    points = f"{len(series)} of {expected} points" if expected > 0 else f"{len(series)} points"
     return (
-        f"stopped after {now - started_at:.0f} s with {len(series)} of {expected} points: at "
-        f"its pace{batches} it would need ~{projected:.0f} s, past trialTimeout {timeout:g} s"
+        f"stopped after {now - started_at:.0f} s with {points}: at {pace} it would need "
+        f"~{projected:.0f} s, past trialTimeout {timeout:g} s"
     )
