@@ -24,6 +24,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ PACE_FILE = "pace.json"  # in the run folder
 WRITE_EVERY = 1.0  # seconds between two writes, at least
 MIN_SPAN = 2.0  # seconds of batches, at least, before an epoch's time is estimated
 RUN_DIR_ENV = "FLAGRUN_RUN_DIR"
+MAX_BYTES = 4096  # a reading is ~100 bytes
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ def record_progress(epoch: int, done: int, steps: int, epochs: int) -> None:
 
 def read_pace(run_dir: Path) -> Pace | None:
     """The run's latest reading, or None: none written, or not a reading (a script's own
-    file of that name, a torn one)."""
+    file of that name, a link, a FIFO, a file too big to be one)."""
     try:
-        data = json.loads((Path(run_dir) / PACE_FILE).read_text())
+        data = json.loads(_read_small_file(Path(run_dir) / PACE_FILE))
         pace = Pace(**data)
     except (OSError, ValueError, TypeError):
         return None
@@ -84,6 +86,19 @@ def read_pace(run_dir: Path) -> Pace | None:
     if pace.steps <= 0 or pace.epochs <= 0 or not 0 <= pace.done <= pace.steps:
         return None
     return pace
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most ``MAX_BYTES``, not through a link: the run
+    folder is the script's, and the tuner must not hang on a FIFO or read /dev/zero."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            raise ValueError(f"{path} is not a reading")
+        return os.read(fd, MAX_BYTES)
+    finally:
+        os.close(fd)
 
 
 def epoch_seconds(first: Pace, last: Pace) -> float | None:

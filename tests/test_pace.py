@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,26 @@ def test_no_file_reads_as_none(tmp_path: Path) -> None:
     assert read_pace(tmp_path) is None
 
 
+def test_a_hostile_file_reads_as_none_at_once(tmp_path: Path) -> None:
+    # The run folder is the script's: a link out of it, a FIFO nobody writes to (reading
+    # it would block the tuner) and a huge file are no readings.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write(elsewhere, Pace(0, 1, 10, 2, 1.0))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / PACE_FILE).symlink_to(elsewhere / PACE_FILE)
+    assert read_pace(elsewhere) is not None and read_pace(linked) is None
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / PACE_FILE)
+    assert read_pace(fifo) is None
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    (huge / PACE_FILE).write_text(" " * 10_000 + json.dumps(asdict(Pace(0, 1, 10, 2, 1.0))))
+    assert read_pace(huge) is None
+
+
 def test_an_epochs_time_is_the_pace_of_the_batches_between_two_readings() -> None:
     first = Pace(epoch=0, done=10, steps=100, epochs=5, time=100.0)
     assert epoch_seconds(first, Pace(0, 30, 100, 5, 104.0)) == 20.0
@@ -96,6 +117,4 @@ def test_the_watch_times_batches_from_the_first_reading_of_each_epoch(tmp_path: 
 
 
 def write(run_dir: Path, reading: Pace) -> None:
-    from dataclasses import asdict
-
     (run_dir / PACE_FILE).write_text(json.dumps(asdict(reading)))
