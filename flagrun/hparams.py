@@ -53,6 +53,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from flagrun import jobstore, metrics, store
 from flagrun._atomic import write_bytes_atomic
+from flagrun._untrusted import read_regular
 from flagrun.capture import SCRIPT_HPARAMS_FILE
 from flagrun.errors import StoreError
 from flagrun.records import RunRecord, RunStatus, TrialState
@@ -204,7 +205,7 @@ def _session_hparams(run_dir: Path, record: RunRecord) -> dict[str, Any]:
 
 def _script_hparams(run_dir: Path) -> dict[str, Any]:
     try:
-        values = json.loads((run_dir / SCRIPT_HPARAMS_FILE).read_text())
+        values = json.loads(read_regular(run_dir / SCRIPT_HPARAMS_FILE))  # the script's file
     except (OSError, ValueError):
         return {}
     return values if isinstance(values, dict) else {}

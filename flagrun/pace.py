@@ -24,10 +24,11 @@ import contextlib
 import json
 import math
 import os
-import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from flagrun._untrusted import read_regular
 
 __all__ = ["PACE_FILE", "Pace", "PaceWatch", "epoch_seconds", "read_pace", "record_progress"]
 
@@ -74,7 +75,7 @@ def read_pace(run_dir: Path) -> Pace | None:
     """The run's latest reading, or None: none written, or not a reading (a script's own
     file of that name, a link, a FIFO, a file too big to be one)."""
     try:
-        data = json.loads(_read_small_file(Path(run_dir) / PACE_FILE))
+        data = json.loads(read_regular(Path(run_dir) / PACE_FILE, limit=MAX_BYTES))
         pace = Pace(**data)
     except (OSError, ValueError, TypeError):
         return None
@@ -86,19 +87,6 @@ def read_pace(run_dir: Path) -> Pace | None:
     if pace.steps <= 0 or pace.epochs <= 0 or not 0 <= pace.done <= pace.steps:
         return None
     return pace
-
-
-def _read_small_file(path: Path) -> bytes:
-    """The bytes of a regular file of at most ``MAX_BYTES``, not through a link: the run
-    folder is the script's, and the tuner must not hang on a FIFO or read /dev/zero."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
-            raise ValueError(f"{path} is not a reading")
-        return os.read(fd, MAX_BYTES)
-    finally:
-        os.close(fd)
 
 
 def epoch_seconds(first: Pace, last: Pace) -> float | None:

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from flagrun import _leftovers, store
 from flagrun._atomic import read_json
+from flagrun._untrusted import read_regular
 from flagrun.checkpoints import CHECKPOINT_DIR_ENV, CHECKPOINT_SUBDIR
 from flagrun.errors import RunError, describe_os_error
 from flagrun.objective import STOP_FILE
@@ -508,10 +509,9 @@ def _failure_reason(code: int, signame: str | None, run_dir: Path) -> str:
     """``exit code 1: ValueError: boom`` from the last line of the log when it names an error."""
     base = f"killed by {signame}" if signame else f"exit code {code}"
     try:
-        with open(run_dir / store.LOG_FILE, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - _FAILURE_TAIL_BYTES))
-            tail = handle.read().decode(errors="replace")
+        log = run_dir / store.LOG_FILE
+        start = max(0, log.stat().st_size - _FAILURE_TAIL_BYTES)
+        tail = read_regular(log, start).decode(errors="replace")  # the script's to replace
     except OSError:
         return base
     lines = [ln for ln in tail.splitlines() if ln.strip()]

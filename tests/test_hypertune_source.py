@@ -102,3 +102,19 @@ def test_for_run_reads_event_files_and_the_hypertune_file_together(tmp_path):
     assert {"accuracy", "val_loss"} <= set(source.tags())
     assert source.scalars["accuracy"][-1].value == 0.9
     assert not source.poll()
+
+
+def test_a_fifo_or_a_link_in_its_place_is_no_metric_file_and_blocks_nothing(tmp_path):
+    # Opening a FIFO nobody writes to blocks: the tuner's poll would hang on it.
+    real = tmp_path / "real" / "output.metrics"
+    report(real, ("accuracy", 0.5, 1))
+    fifo = tmp_path / "fifo" / "output.metrics"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    linked = tmp_path / "linked" / "output.metrics"
+    linked.parent.mkdir()
+    linked.symlink_to(real)
+    for path in (fifo, linked):
+        reader = HypertuneReader(path)
+        assert reader.poll() is False and reader.scalars == {}
+    assert HypertuneReader(real).poll() is True

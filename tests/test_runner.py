@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -306,3 +307,14 @@ def test_a_script_that_removes_its_own_run_folder_is_still_recorded(tmp_path, sl
     assert "Traceback" not in done.stderr
     [run_dir] = (folder / "runs").iterdir()
     assert store.read_run(run_dir).status == "COMPLETED"
+
+
+def test_a_fifo_in_place_of_the_log_does_not_hang_the_failure_reason(tmp_path):
+    # The failure reason reads the log's last line; opening a FIFO nobody writes blocks.
+    spec = make_spec(tmp_path, "fifo_log.py")
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(runner.start(spec).wait()))
+    waiter.start()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive(), "the runner hangs on the FIFO"
+    assert (results[0].status, results[0].reason) == ("FAILED", "exit code 3")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flagrun import jobstore, store
+from flagrun._untrusted import read_regular
 from flagrun.htmlreport._text import _duration, _is_number, _num, _seconds_between, _text
 from flagrun.htmlreport.charts import (
     STATE_COLORS,
@@ -261,9 +262,7 @@ def _metric_charts(scalars: dict[str, list[Any]]) -> str:
 def _output_log(path: Path) -> str:
     try:
         size = path.stat().st_size
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - MAX_LOG_BYTES))
-            data = handle.read()
+        data = read_regular(path, max(0, size - MAX_LOG_BYTES))  # the script's to replace
     except OSError:
         return "<p>no output.log</p>"
     note = ""

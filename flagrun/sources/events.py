@@ -46,6 +46,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from flagrun._crc32c import masked_crc32c, masked_crc32c_many
+from flagrun._untrusted import read_regular
 from flagrun.sources import Scalar
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,7 @@ class _FileTail:
         if stat.st_size - self.offset < _HEADER + _FOOTER:
             return None
         try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
+            data = read_regular(self.path, self.offset)
         except OSError:
             return None
         records, consumed = self._split(data)

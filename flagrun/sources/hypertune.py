@@ -28,6 +28,7 @@ import math
 import os
 from pathlib import Path
 
+from flagrun._untrusted import read_regular
 from flagrun.sources import Scalar
 
 METRIC_FILE = "hypertune/output.metrics"  # inside a trial's run folder
@@ -62,8 +63,7 @@ class HypertuneReader:
             seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
             if seen == self._seen:
                 return False
-            with open(self.path, "rb") as handle:
-                data = handle.read()
+            data = read_regular(self.path)
         except OSError:
             return False
         self._seen = seen
