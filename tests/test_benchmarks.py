@@ -42,6 +42,7 @@ def test_the_race_fails_only_when_no_tool_finished_a_trial(tmp_path: Path) -> No
         ("bench_report.py", ["--quick"], "flagrun report"),
         ("bench_fashion_race.py", ["--quick"], "TEST acc"),
         ("bench_pruning.py", ["--quick"], "compute ratio"),
+        ("bench_pace.py", ["--quick"], "cost:"),
         ("bench_search.py", ["--quick"], "regret"),
         ("bench_compute.py", ["--quick"], "hours to regret"),
         ("bench_compute.py", ["--quick", "--simulate", "--methods", "flagrun,optuna"], "simulated"),
