@@ -46,7 +46,7 @@ class Pace:
     epoch: int  # the epoch under way, from 0
     done: int  # batches done in it
     steps: int  # batches an epoch has
-    epochs: int  # epochs the run trains (its objective's points, as a rule)
+    epochs: int  # epochs the run trains in all (Keras numbers them on after a restore)
     time: float  # wall time of the reading
 
 
@@ -84,7 +84,7 @@ def read_pace(run_dir: Path) -> Pace | None:
         return None
     if not isinstance(pace.time, (int, float)) or not math.isfinite(pace.time):
         return None
-    if pace.steps <= 0 or pace.epochs <= 0 or not 0 <= pace.done <= pace.steps:
+    if pace.steps <= 0 or not 0 <= pace.epoch < pace.epochs or not 0 <= pace.done <= pace.steps:
         return None
     return pace
 

@@ -59,6 +59,7 @@ def test_outside_flagrun_nothing_is_written(tmp_path: Path) -> None:
         json.dumps({"epoch": 0, "done": 5, "steps": 10}),  # a script's own file
         json.dumps({"epoch": 0, "done": 11, "steps": 10, "epochs": 2, "time": 1.0}),
         json.dumps({"epoch": 0, "done": 1, "steps": 0, "epochs": 2, "time": 1.0}),
+        json.dumps({"epoch": 2, "done": 1, "steps": 10, "epochs": 2, "time": 1.0}),
         json.dumps({"epoch": "0", "done": 1, "steps": 10, "epochs": 2, "time": 1.0}),
         json.dumps({"epoch": 0, "done": True, "steps": 10, "epochs": 2, "time": 1.0}),
         '{"epoch": 0, "done": 1, "steps": 10, "epochs": 2, "time": NaN}',
