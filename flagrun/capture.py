@@ -4,6 +4,8 @@ When a script runs under flagrun (``FLAGRUN_RUN_DIR`` set), with no change to th
 
 * Keras: ``Model.fit`` without a TensorBoard callback gets one writing to
   ``<run dir>/logs`` (tfruns does the same); a script's own callback is left alone.
+  Keras' callback writes through TensorFlow, so where it is not installed (Keras on
+  JAX or torch) a callback writing the same scalars with ``flagrun.writer`` takes its place.
   Without a ``BackupAndRestore`` callback it also gets one backing up into the run's
   checkpoint folder (``flagrun.checkpoints``), so an interrupted trial resumes at its
   last finished epoch; Keras deletes the backup when fit completes. And a callback
@@ -210,7 +212,55 @@ def _added_callbacks(callbacks: list[Any], run_dir: Path, log_dir: Path) -> list
     own = [callback for callback in callbacks if isinstance(callback, keras_callbacks.TensorBoard)]
     for callback in own:
         _warn_if_outside(getattr(callback, "log_dir", None), run_dir, "TensorBoard callback")
-    return [] if own else [keras_callbacks.TensorBoard(log_dir=str(log_dir))]
+    if own:
+        return []
+    if not _tensorflow_installed():
+        return [_epoch_scalars_callback(log_dir)]
+    return [keras_callbacks.TensorBoard(log_dir=str(log_dir))]
+
+
+def _tensorflow_installed() -> bool:
+    """Whether Keras' TensorBoard callback can write: it writes through ``tf.summary``,
+    also under the JAX and torch backends. Asked without importing TensorFlow."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"] is not None
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def _epoch_scalars_callback(log_dir: Path) -> Any:
+    """What Keras' TensorBoard callback writes at each epoch's end (``epoch_<metric>`` in
+    ``train/`` and, for ``val_<metric>``, in ``validation/``), written by flagrun's own
+    writer: without TensorFlow, Keras' callback would fail the script's first epoch."""
+    from flagrun.writer import MetricsWriter
+
+    class FlagrunEpochScalars(_keras_callbacks().Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.writers: dict[str, MetricsWriter] = {}
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            by_folder: dict[str, dict[str, float]] = {}
+            for name, value in (logs or {}).items():
+                folder, metric = "train", name
+                if name.startswith("val_"):
+                    folder, metric = "validation", name[len("val_") :]
+                try:
+                    by_folder.setdefault(folder, {})[f"epoch_{metric}"] = float(value)
+                except (TypeError, ValueError):
+                    continue  # not a number: Keras' callback writes only scalars too
+            for folder, values in by_folder.items():
+                if folder not in self.writers:
+                    self.writers[folder] = MetricsWriter(log_dir / folder)
+                self.writers[folder].log(values, step=epoch)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            for writer in self.writers.values():
+                writer.close()
+            self.writers.clear()
+
+    return FlagrunEpochScalars()
 
 
 def _backup(callbacks: list[Any], model: Any, fit: int) -> Any:

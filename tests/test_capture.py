@@ -109,14 +109,27 @@ def test_install_is_a_no_op_outside_flagrun_or_when_opted_out(
     assert python(INSTALL_THEN_REPORT, child_env(run_dir, **env)) == "[] 0 0"
 
 
+# Keras on another backend where TensorFlow is not installed: Keras' own TensorBoard
+# callback would fail the first epoch (it writes through tf.summary). The script marks
+# TensorFlow missing as Python does for a package that cannot be imported.
+KERAS_ON_TORCH_WITHOUT_TF = """\
+import sys
+sys.modules["tensorflow"] = None
+os.environ["KERAS_BACKEND"] = "torch"
+import keras
+assert keras.backend.backend() == "torch"
+"""
+
+
 @pytest.mark.keras
 @pytest.mark.parametrize(
     ("imports", "fit_args"),
     [
         ("import keras", "validation_data=(x, y), callbacks=[Peek()]"),
         ("from tensorflow import keras", "validation_split=0.25, callbacks=[]"),
+        (KERAS_ON_TORCH_WITHOUT_TF, "validation_data=(x, y), callbacks=[Peek()]"),
     ],
-    ids=["keras-validation-data", "tf-keras-validation-split"],
+    ids=["keras-validation-data", "tf-keras-validation-split", "keras-on-torch-without-tf"],
 )
 def test_fit_without_tensorboard_writes_run_logs(
     tmp_path: Path, imports: str, fit_args: str
