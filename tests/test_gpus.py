@@ -1,11 +1,24 @@
-"""GPU slot assignment, tested without a GPU."""
+"""GPU slot assignment: parsed and shared out without a GPU; on a machine with one
+(``nvidia-smi`` lists it), real trials of a real job each see the GPU they were given."""
 
 from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+from pathlib import Path
 
 import pytest
 
 from flagrun.errors import UsageError
-from flagrun.gpus import GpuPool, parse_gpus, parse_nvidia_smi
+from flagrun.gpus import GpuPool, detect_gpus, parse_gpus, parse_nvidia_smi
+from tests.helpers import flagrun, make_project, only_job, tuning_yaml
+
+GPUS = detect_gpus()
+needs_gpu = pytest.mark.skipif(not GPUS, reason="no GPU here: nvidia-smi lists none")
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch is not installed"
+)
 
 NVIDIA_SMI_L = """\
 GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5c0e8f4e-aaaa-bbbb-cccc-123456789abc)
@@ -48,3 +61,58 @@ def test_no_gpu_changes_nothing() -> None:
     assert device is None
     assert GpuPool.env(device) == {}
     pool.release(device)
+
+
+# Each trial says which GPU it was given and what torch sees there, after real work on it.
+ON_ITS_GPU = textwrap.dedent(
+    """
+    import json, os
+    import torch
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    a = torch.randn(2048, 2048, device="cuda")
+    total = float((a @ a).sum())
+    seen = {"cvd": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "count": torch.cuda.device_count(),
+            "used": torch.cuda.memory_allocated(0) > 0,
+            "finite": total == total}
+    with open("seen.json", "w") as f:
+        json.dump(seen, f)
+    log_metrics({"val_acc": FLAGS.x}, step=0)
+    """
+)
+
+
+@pytest.mark.slow
+@needs_gpu
+@needs_torch
+def test_each_trial_of_a_job_runs_on_the_one_gpu_it_was_given(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "project", ON_ITS_GPU, tuning_yaml(maxTrials=3, maxParallelTrials=2)
+    )
+    done = flagrun(project, "tune", "--config", "tuning.yml", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    seen = [json.loads(path.read_text()) for path in only_job(project).rglob("seen.json")]
+    assert len(seen) == 3
+    for trial in seen:
+        assert trial["cvd"] in GPUS  # one index, one of this machine's
+        assert (trial["count"], trial["used"], trial["finite"]) == (1, True, True)
+
+
+@pytest.mark.slow
+@needs_gpu
+@needs_torch
+def test_gpus_given_cap_the_trials_running_at_once(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "project",
+        ON_ITS_GPU,
+        tuning_yaml(maxTrials=2, maxParallelTrials=len(GPUS) + 1),
+    )
+    done = flagrun(project, "tune", "--config", "tuning.yml", "--gpus", GPUS[0], timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    assert "1 GPU given with --gpus" in done.stderr + done.stdout
+    seen = [json.loads(path.read_text()) for path in only_job(project).rglob("seen.json")]
+    assert [trial["cvd"] for trial in seen] == [GPUS[0]] * 2
