@@ -525,6 +525,42 @@ def test_a_trial_that_cannot_finish_within_its_timeout_is_stopped_at_once(projec
     assert record["duration"] < 5  # stopped before the timeout would have cut it
 
 
+# As on a GPU: 3 s of start-up (imports, compiling), then 20 quick epochs, ~4 s in all.
+STARTUP_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    time.sleep(3)
+    for epoch in range(20):
+        time.sleep(0.05)
+        log_metrics({"val_acc": FLAGS.x + 0.01 * epoch}, step=epoch)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_trial_slow_to_start_and_quick_an_epoch_is_not_stopped_for_its_start_up(
+    project: Path,
+) -> None:
+    # Its start-up counted into each of 20 epochs, a trial with no point after 1 s was
+    # projected to need 20 s, past trialTimeout 10 s: every trial after the first was
+    # stopped (on a GPU, every trial of a 27-epoch job at 6.5 s). The first trial's own
+    # start-up, kept on it, is no longer counted into every epoch.
+    (project / "startup.py").write_text(STARTUP_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=10,
+                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": [0.3, 0.4, 0.5]}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "startup.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 3, [t.get("reason") for t in trials]
+
+
 # x=0.3 takes 6 s an epoch, 12 s in all; x=0.9, beside it, 20 s an epoch, 40 s in all.
 # Both say how far they are through each epoch (flagrun.pace).
 BATCHED_TRAIN = textwrap.dedent(

@@ -82,6 +82,7 @@ class Tuner:
         self.tally: budget.Tally | None = None  # the study's trial counts, refreshed when stale
         self.tally_time = 0.0
         self.expected_points = 0  # points of the objective a finished trial wrote (overrun)
+        self.expected_startup = 0.0  # seconds a finished trial took to its first epoch
         # The timeout a trial's pace is projected against (``tuner.overrun``). The pace is
         # measured from when the loop started it: only true where its process starts at
         # once, not in a cluster's queue or on another machine's clock.
@@ -227,6 +228,7 @@ class Tuner:
             trials = self.study.get_trials(deepcopy=False)
             self.tally = budget.Tally.of(trials)
             self.expected_points = overrun.expected_points(trials)
+            self.expected_startup = overrun.expected_startup(trials)
             self.tally_time = now
         return self.tally
 
@@ -376,6 +378,7 @@ class Tuner:
             "reason": verdict.reason,
             "duration": result.duration,
             overrun.POINTS_ATTR: len(active.series),
+            overrun.STARTUP_ATTR: overrun.startup_seconds(active.series, active.started_at),
         }
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # see _tell
             for key, value in attrs.items():
@@ -479,6 +482,7 @@ class Tuner:
             self.expected_points,
             timeout,
             active.read_epoch_time(),
+            self.expected_startup,
         )
         if reason is not None and not self._passed_a_rung(active):
             active.pruned_at = active.last_point[1] or 0

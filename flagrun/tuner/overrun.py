@@ -9,11 +9,15 @@ It ends PRUNED with the projection as its reason, so TPE learns that its region 
 slow for the budget (a timed-out trial is FAILED, which TPE ignores).
 
 The pace is the time between its first and last point of this process; with one point,
-the time from its start to that point (process start-up included, which only makes the
-projection longer); with none yet, the time it has run so far is a lower bound of the
-time to its first point. ``MARGIN`` keeps a trial that would only just finish (start-up
-counted into its pace, epochs that vary) from being stopped. Points written before a
-resume from a checkpoint count as done, not towards the pace.
+the time from its start to that point less the job's start-up; with none yet, the time it
+has run so far, less the start-up, is a lower bound of the time to its first point. The
+start-up is the longest any finished trial of the job had before its first epoch began
+(its first point less its pace, kept on each as the ``startup`` user attribute): on a GPU
+a process may take seconds to import and compile and then a second an epoch, and counted
+into every epoch those seconds stopped every trial of a 27-epoch job before its first
+point. ``MARGIN`` keeps a trial that would only just finish (epochs that vary) from being
+stopped. Points written before a resume from a checkpoint count as done, not towards the
+pace.
 
 Nothing is projected from points before a trial of the job finished: until then no one
 knows how many points a trial writes. A trial that says how far it is through its epochs
@@ -35,6 +39,7 @@ from flagrun.pace import Pace
 from flagrun.sources import Scalar
 
 POINTS_ATTR = "points"  # user attribute: how many points of the objective a trial wrote
+STARTUP_ATTR = "startup"  # user attribute: seconds from a trial's start to its first epoch
 MARGIN = 1.1  # a trial is stopped when its projection passes the timeout by 10%
 
 
@@ -44,18 +49,36 @@ def expected_points(trials: Iterable[optuna.trial.FrozenTrial]) -> int:
     return max((int(t.user_attrs.get(POINTS_ATTR, 0)) for t in done), default=0)
 
 
+def expected_startup(trials: Iterable[optuna.trial.FrozenTrial]) -> float:
+    """The longest start-up any finished trial had (0 when none says)."""
+    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return max((float(t.user_attrs.get(STARTUP_ATTR, 0.0)) for t in done), default=0.0)
+
+
+def startup_seconds(series: Sequence[Scalar], started_at: float) -> float | None:
+    """How long the trial's process ran before its first epoch began: its first point less
+    the pace between its points; None with fewer than two points of its own."""
+    times = _own_times(series, started_at)
+    if len(times) < 2:
+        return None
+    pace = (times[-1] - times[0]) / (len(times) - 1)
+    return max(0.0, times[0] - pace)
+
+
 def projected_seconds(
     series: Sequence[Scalar],
     started_at: float,
     now: float,
     expected: int,
     epoch_time: tuple[Pace, float] | None = None,
+    startup: float = 0.0,
 ) -> float | None:
     """How long the trial's process will run (seconds since ``started_at``, a wall time)
-    to write ``expected`` points at its pace so far, or, before its first point, to train
-    its epochs at the pace of its batches (``epoch_time``: its latest progress reading and
-    the epoch time it shows), whichever is longer; None when nothing says."""
-    projection = _projection(series, started_at, now, expected, epoch_time)
+    to write ``expected`` points at its pace so far (``startup`` seconds of it before its
+    first epoch), or, before its first point, to train its epochs at the pace of its
+    batches (``epoch_time``: its latest progress reading and the epoch time it shows),
+    whichever is longer; None when nothing says."""
+    projection = _projection(series, started_at, now, expected, epoch_time, startup)
     return None if projection is None else projection[0]
 
 
@@ -65,9 +88,10 @@ def _projection(
     now: float,
     expected: int,
     epoch_time: tuple[Pace, float] | None,
+    startup: float = 0.0,
 ) -> tuple[float, bool] | None:
     """``projected_seconds``, and whether the pace of its batches gave it."""
-    by_points = _by_points(series, started_at, now, expected)
+    by_points = _by_points(series, started_at, now, expected, startup)
     by_batches = None
     if epoch_time is not None and not _own_times(series, started_at):
         by_batches = _by_batches(*epoch_time, started_at)
@@ -77,7 +101,7 @@ def _projection(
 
 
 def _by_points(
-    series: Sequence[Scalar], started_at: float, now: float, expected: int
+    series: Sequence[Scalar], started_at: float, now: float, expected: int, startup: float
 ) -> float | None:
     """The time to ``expected`` points at the pace of those so far; None when it has
     written them all or nothing is expected."""
@@ -85,10 +109,11 @@ def _by_points(
     if expected <= 0 or remaining <= 0:
         return None
     times = _own_times(series, started_at)
-    if not times:  # its next point comes no sooner than the time it has run so far
-        return (now - started_at) * remaining
+    if not times:  # its first epoch takes no less than the time it has run past start-up
+        ran = now - started_at
+        return ran + (remaining - 1) * max(0.0, ran - startup)
     if len(times) == 1:
-        return times[0] * (remaining + 1)
+        return times[0] + remaining * max(0.0, times[0] - startup)
     pace = (times[-1] - times[0]) / (len(times) - 1)
     return times[-1] + remaining * pace
 
@@ -114,9 +139,10 @@ def overrun_reason(
     expected: int,
     timeout: float,
     epoch_time: tuple[Pace, float] | None = None,
+    startup: float = 0.0,
 ) -> str | None:
     """Why the trial is stopped, when its projection passes ``timeout`` by the margin."""
-    projection = _projection(series, started_at, now, expected, epoch_time)
+    projection = _projection(series, started_at, now, expected, epoch_time, startup)
     if projection is None or projection[0] <= timeout * MARGIN:
         return None
     projected, by_batches = projection
