@@ -103,11 +103,14 @@ def epoch_seconds(first: Pace, last: Pace) -> float | None:
 
 class PaceWatch:
     """The tuner's readings of one run: the first of the epoch under way, to time the
-    batches after it."""
+    batches after it, and the first of its process (``started_at`` on), by which its
+    training had begun."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, started_at: float = 0.0) -> None:
         self.run_dir = Path(run_dir)
+        self.started_at = started_at
         self.first: Pace | None = None
+        self.began: float | None = None  # the wall time of its process's first reading
 
     def epoch_time(self) -> tuple[Pace, float] | None:
         """The latest reading and the epoch time it shows, or None (no reading yet, or
@@ -115,6 +118,8 @@ class PaceWatch:
         last = read_pace(self.run_dir)
         if last is None:
             return None
+        if self.began is None and last.time >= self.started_at:
+            self.began = last.time  # not a reading an earlier process left (a resume)
         first = self.first
         if first is None or first.epoch != last.epoch or last.time < first.time:
             self.first = first = last

@@ -41,6 +41,25 @@ def test_the_start_up_of_the_jobs_finished_trials_is_not_counted_into_every_epoc
     assert overrun.projected_seconds([], START, START + 4, 27, startup=6) == 4
 
 
+def test_with_its_start_up_unknown_the_time_it_has_run_projects_nothing() -> None:
+    assert overrun.projected_seconds([], START, START + 30, 27, startup=None) is None
+    # once it wrote a point, its pace from the start counts as before
+    assert overrun.projected_seconds(points(30), START, START + 31, 5, startup=None) == 150
+
+
+def test_a_job_is_paced_when_a_finished_trial_said_its_progress() -> None:
+    study = optuna.create_study()
+    pruned = study.ask()
+    pruned.set_user_attr(overrun.PACED_ATTR, True)
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    study.tell(study.ask(), 0.5)
+    assert not overrun.job_paced(study.get_trials())
+    paced = study.ask()
+    paced.set_user_attr(overrun.PACED_ATTR, True)
+    study.tell(paced, 0.6)
+    assert overrun.job_paced(study.get_trials())
+
+
 def test_a_finished_trials_start_up_is_its_first_point_less_its_pace() -> None:
     assert overrun.startup_seconds(points(10, 12, 14), START) == 8
     assert overrun.startup_seconds(points(1, 5, 9), START) == 0  # never below 0

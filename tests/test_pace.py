@@ -117,5 +117,17 @@ def test_the_watch_times_batches_from_the_first_reading_of_each_epoch(tmp_path: 
     assert watch.epoch_time() == (Pace(1, 35, 100, 5, 128.0), 10.0)
 
 
+def test_the_watch_knows_when_its_process_began_to_train(tmp_path: Path) -> None:
+    watch = PaceWatch(tmp_path, started_at=100.0)
+    write(tmp_path, Pace(2, 50, 100, 5, 90.0))  # left by the process before a resume
+    watch.epoch_time()
+    assert watch.began is None
+    write(tmp_path, Pace(2, 1, 100, 5, 106.0))
+    watch.epoch_time()
+    write(tmp_path, Pace(2, 40, 100, 5, 110.0))
+    watch.epoch_time()
+    assert watch.began == 106.0  # its first reading: its training had begun by then
+
+
 def write(run_dir: Path, reading: Pace) -> None:
     (run_dir / PACE_FILE).write_text(json.dumps(asdict(reading)))

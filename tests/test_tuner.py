@@ -561,6 +561,45 @@ def test_a_trial_slow_to_start_and_quick_an_epoch_is_not_stopped_for_its_start_u
     assert [t["state"] for t in trials] == ["COMPLETE"] * 3, [t.get("reason") for t in trials]
 
 
+# Keras under capture on a GPU: x=0.3 starts in 1 s, the others in 4 s (a bigger model to
+# compile), then 20 quick epochs, each saying how far it is through its batches.
+PACED_STARTUP_TRAIN = textwrap.dedent(
+    """
+    import time
+    from flagrun import flags, flag_numeric, log_metrics, record_progress
+
+    FLAGS = flags(flag_numeric("x", 0.3))
+    time.sleep(1 if FLAGS.x == 0.3 else 4)
+    for epoch in range(20):
+        for batch in range(5):
+            time.sleep(0.01)
+            record_progress(epoch, batch + 1, 5, 20)
+        log_metrics({"val_acc": FLAGS.x + 0.01 * epoch}, step=epoch)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_trial_that_says_its_progress_is_not_stopped_before_its_training_began(
+    project: Path,
+) -> None:
+    # x=0.3 finished with a start-up of ~1.3 s; at 2.5 s, with no point, x=0.4 was
+    # projected from it to need 2.5 + 19 * 1.2 s, past trialTimeout 10 s, still starting.
+    # In a job whose trials say their progress, the time run projects nothing until the
+    # trial's own first reading says when its training began.
+    (project / "startup.py").write_text(PACED_STARTUP_TRAIN)
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=10,
+                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": [0.3, 0.4, 0.5]}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "startup.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_json(project)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 3
+
+
 # x=0.3 takes 6 s an epoch, 12 s in all; x=0.9, beside it, 20 s an epoch, 40 s in all.
 # Both say how far they are through each epoch (flagrun.pace).
 BATCHED_TRAIN = textwrap.dedent(

@@ -83,6 +83,7 @@ class Tuner:
         self.tally_time = 0.0
         self.expected_points = 0  # points of the objective a finished trial wrote (overrun)
         self.expected_startup = 0.0  # seconds a finished trial took to its first epoch
+        self.job_paced = False  # a finished trial said how far it was through its epochs
         # The timeout a trial's pace is projected against (``tuner.overrun``). The pace is
         # measured from when the loop started it: only true where its process starts at
         # once, not in a cluster's queue or on another machine's clock.
@@ -229,6 +230,7 @@ class Tuner:
             self.tally = budget.Tally.of(trials)
             self.expected_points = overrun.expected_points(trials)
             self.expected_startup = overrun.expected_startup(trials)
+            self.job_paced = overrun.job_paced(trials)
             self.tally_time = now
         return self.tally
 
@@ -379,6 +381,7 @@ class Tuner:
             "duration": result.duration,
             overrun.POINTS_ATTR: len(active.series),
             overrun.STARTUP_ATTR: overrun.startup_seconds(active.series, active.started_at),
+            overrun.PACED_ATTR: True if active.training_began() is not None else None,
         }
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # see _tell
             for key, value in attrs.items():
@@ -475,18 +478,27 @@ class Tuner:
         the compute it took is not lost (stopped by its pace, and promoted at once for
         being among the best, it would start again and again)."""
         self._current_tally()  # a shared study's finished trials say how many points
+        epoch_time = active.read_epoch_time()
         reason = overrun.overrun_reason(
             active.series,
             active.started_at,
             time.time(),
             self.expected_points,
             timeout,
-            active.read_epoch_time(),
-            self.expected_startup,
+            epoch_time,
+            self._startup(active),
         )
         if reason is not None and not self._passed_a_rung(active):
             active.pruned_at = active.last_point[1] or 0
             active.process.stop(RunStatus.PRUNED, reason, STOP_GRACE_SECONDS)
+
+    def _startup(self, active: ActiveTrial) -> float | None:
+        """Its start-up: its own once it said how far it is through an epoch; unknown
+        (None) until then in a job whose finished trials said so; else the job's longest."""
+        own = active.training_began()
+        if own is not None:
+            return own
+        return None if self.job_paced else self.expected_startup
 
     # -- interruption and resume -----------------------------------------------------------
 

@@ -11,13 +11,17 @@ slow for the budget (a timed-out trial is FAILED, which TPE ignores).
 The pace is the time between its first and last point of this process; with one point,
 the time from its start to that point less the job's start-up; with none yet, the time it
 has run so far, less the start-up, is a lower bound of the time to its first point. The
-start-up is the longest any finished trial of the job had before its first epoch began
-(its first point less its pace, kept on each as the ``startup`` user attribute): on a GPU
-a process may take seconds to import and compile and then a second an epoch, and counted
-into every epoch those seconds stopped every trial of a 27-epoch job before its first
-point. ``MARGIN`` keeps a trial that would only just finish (epochs that vary) from being
-stopped. Points written before a resume from a checkpoint count as done, not towards the
-pace.
+start-up is the trial's own when it says how far it is through its epochs (the time to
+its first reading: its training had begun); while it has not said yet, in a job whose
+finished trials did, it is unknown, and the time run projects nothing (its batches will
+speak within seconds of its training); else it is the longest any finished trial of the
+job had before its first epoch began (its first point less its pace, kept on each as the
+``startup`` user attribute). On a GPU a process may take seconds to import and compile
+and then a second an epoch: counted into every epoch those seconds stopped every trial of
+a 27-epoch job before its first point, and a start-up a few seconds longer than the
+first finished trial's still stopped small models. ``MARGIN`` keeps a trial that would
+only just finish (epochs that vary) from being stopped. Points written before a resume
+from a checkpoint count as done, not towards the pace.
 
 Nothing is projected from points before a trial of the job finished: until then no one
 knows how many points a trial writes. A trial that says how far it is through its epochs
@@ -40,6 +44,7 @@ from flagrun.sources import Scalar
 
 POINTS_ATTR = "points"  # user attribute: how many points of the objective a trial wrote
 STARTUP_ATTR = "startup"  # user attribute: seconds from a trial's start to its first epoch
+PACED_ATTR = "paced"  # user attribute: the trial said how far it was through its epochs
 MARGIN = 1.1  # a trial is stopped when its projection passes the timeout by 10%
 
 
@@ -53,6 +58,13 @@ def expected_startup(trials: Iterable[optuna.trial.FrozenTrial]) -> float:
     """The longest start-up any finished trial had (0 when none says)."""
     done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
     return max((float(t.user_attrs.get(STARTUP_ATTR, 0.0)) for t in done), default=0.0)
+
+
+def job_paced(trials: Iterable[optuna.trial.FrozenTrial]) -> bool:
+    """Whether a finished trial said how far it was through its epochs: then so will the
+    others, once their training begins."""
+    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return any(t.user_attrs.get(PACED_ATTR) for t in done)
 
 
 def startup_seconds(series: Sequence[Scalar], started_at: float) -> float | None:
@@ -71,13 +83,14 @@ def projected_seconds(
     now: float,
     expected: int,
     epoch_time: tuple[Pace, float] | None = None,
-    startup: float = 0.0,
+    startup: float | None = 0.0,
 ) -> float | None:
     """How long the trial's process will run (seconds since ``started_at``, a wall time)
     to write ``expected`` points at its pace so far (``startup`` seconds of it before its
-    first epoch), or, before its first point, to train its epochs at the pace of its
-    batches (``epoch_time``: its latest progress reading and the epoch time it shows),
-    whichever is longer; None when nothing says."""
+    first epoch; None: not known yet, so the time it has run says nothing), or, before its
+    first point, to train its epochs at the pace of its batches (``epoch_time``: its
+    latest progress reading and the epoch time it shows), whichever is longer; None when
+    nothing says."""
     projection = _projection(series, started_at, now, expected, epoch_time, startup)
     return None if projection is None else projection[0]
 
@@ -88,7 +101,7 @@ def _projection(
     now: float,
     expected: int,
     epoch_time: tuple[Pace, float] | None,
-    startup: float = 0.0,
+    startup: float | None = 0.0,
 ) -> tuple[float, bool] | None:
     """``projected_seconds``, and whether the pace of its batches gave it."""
     by_points = _by_points(series, started_at, now, expected, startup)
@@ -101,19 +114,25 @@ def _projection(
 
 
 def _by_points(
-    series: Sequence[Scalar], started_at: float, now: float, expected: int, startup: float
+    series: Sequence[Scalar],
+    started_at: float,
+    now: float,
+    expected: int,
+    startup: float | None,
 ) -> float | None:
     """The time to ``expected`` points at the pace of those so far; None when it has
-    written them all or nothing is expected."""
+    written them all, nothing is expected, or it has none and its start-up is unknown."""
     remaining = expected - len(series)
     if expected <= 0 or remaining <= 0:
         return None
     times = _own_times(series, started_at)
+    if not times and startup is None:
+        return None
     if not times:  # its first epoch takes no less than the time it has run past start-up
         ran = now - started_at
-        return ran + (remaining - 1) * max(0.0, ran - startup)
+        return ran + (remaining - 1) * max(0.0, ran - (startup or 0.0))
     if len(times) == 1:
-        return times[0] + remaining * max(0.0, times[0] - startup)
+        return times[0] + remaining * max(0.0, times[0] - (startup or 0.0))
     pace = (times[-1] - times[0]) / (len(times) - 1)
     return times[-1] + remaining * pace
 
@@ -139,7 +158,7 @@ def overrun_reason(
     expected: int,
     timeout: float,
     epoch_time: tuple[Pace, float] | None = None,
-    startup: float = 0.0,
+    startup: float | None = 0.0,
 ) -> str | None:
     """Why the trial is stopped, when its projection passes ``timeout`` by the margin."""
     projection = _projection(series, started_at, now, expected, epoch_time, startup)

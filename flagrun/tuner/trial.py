@@ -41,8 +41,14 @@ class ActiveTrial:
     def read_epoch_time(self) -> tuple[Pace, float] | None:
         """Its latest progress reading and the epoch time it shows (``flagrun.pace``)."""
         if self.pace_watch is None:
-            self.pace_watch = PaceWatch(self.process.run_dir)
+            self.pace_watch = PaceWatch(self.process.run_dir, self.started_at)
         return self.pace_watch.epoch_time()
+
+    def training_began(self) -> float | None:
+        """Seconds from its start to its first progress reading (by then it trained), or
+        None: it has said nothing of its progress (yet)."""
+        began = self.pace_watch.began if self.pace_watch is not None else None
+        return None if began is None else began - self.started_at
 
     @property
     def series(self) -> list[metrics.Scalar]:
