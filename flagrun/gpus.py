@@ -1,15 +1,37 @@
 """GPU slots: give each running trial its own ``CUDA_VISIBLE_DEVICES``.
 
-With no GPU nothing changes: trials get no ``CUDA_VISIBLE_DEVICES`` at all.
+With no GPU nothing changes: trials get no ``CUDA_VISIBLE_DEVICES`` at all. When a job
+runs more trials at once than there are GPUs, trials share them, and two frameworks would
+fail a second trial on a GPU by default: JAX takes 75% of a GPU's memory at its first
+operation, TensorFlow all of it. Trials that may share a GPU are then told to take memory
+as they need it (``SHARED_GPU_ENV``), unless the user set how that framework sizes it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections import Counter
 
 from flagrun.errors import UsageError
+
+# What trials sharing a GPU are given, per framework, and the settings of the user's by
+# which that framework already sizes its memory (one of them set: that framework is left
+# as the user set it).
+SHARED_GPU_ENV = {
+    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # JAX
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # TensorFlow
+}
+_USER_SIZED = {
+    "XLA_PYTHON_CLIENT_PREALLOCATE": (
+        "XLA_PYTHON_CLIENT_PREALLOCATE",
+        "XLA_PYTHON_CLIENT_MEM_FRACTION",
+        "XLA_CLIENT_MEM_FRACTION",
+        "XLA_PYTHON_CLIENT_ALLOCATOR",
+    ),
+    "TF_FORCE_GPU_ALLOW_GROWTH": ("TF_FORCE_GPU_ALLOW_GROWTH",),
+}
 
 
 def detect_gpus() -> list[str]:
@@ -53,11 +75,13 @@ def parse_gpus(option: str | None) -> list[str]:
 class GpuPool:
     """Hands out the least-loaded GPU to each trial that starts.
 
-    With more parallel trials than GPUs, trials share GPUs as evenly as possible.
+    With more parallel trials (``slots``) than GPUs, trials share GPUs as evenly as
+    possible, each told to take GPU memory as it needs it.
     """
 
-    def __init__(self, devices: list[str]) -> None:
+    def __init__(self, devices: list[str], slots: int = 1) -> None:
         self.devices = list(devices)
+        self.shared = bool(self.devices) and slots > len(self.devices)
         self._load: Counter[str] = Counter({device: 0 for device in self.devices})
 
     def acquire(self) -> str | None:
@@ -74,6 +98,14 @@ class GpuPool:
             self._load[device] -= 1
 
     @staticmethod
-    def env(device: str | None) -> dict[str, str]:
-        """The environment a trial on ``device`` gets."""
-        return {} if device is None else {"CUDA_VISIBLE_DEVICES": device}
+    def env(device: str | None, shared: bool = False) -> dict[str, str]:
+        """The environment a trial on ``device`` gets; on a ``shared`` GPU it also takes
+        memory as it needs it, for each framework whose memory the user did not size."""
+        if device is None:
+            return {}
+        env = {"CUDA_VISIBLE_DEVICES": device}
+        if shared:
+            for name, value in SHARED_GPU_ENV.items():
+                if not any(setting in os.environ for setting in _USER_SIZED[name]):
+                    env[name] = value
+        return env

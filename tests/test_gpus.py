@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 
 from flagrun.errors import UsageError
-from flagrun.gpus import GpuPool, detect_gpus, parse_gpus, parse_nvidia_smi
-from tests.helpers import flagrun, make_project, only_job, tuning_yaml
+from flagrun.gpus import SHARED_GPU_ENV, GpuPool, detect_gpus, parse_gpus, parse_nvidia_smi
+from tests.helpers import flagrun, make_project, only_job, trials_json, tuning_yaml
 
 GPUS = detect_gpus()
 needs_gpu = pytest.mark.skipif(not GPUS, reason="no GPU here: nvidia-smi lists none")
 needs_torch = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="torch is not installed"
+)
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="JAX is not installed"
 )
 
 NVIDIA_SMI_L = """\
@@ -61,6 +64,37 @@ def test_no_gpu_changes_nothing() -> None:
     assert device is None
     assert GpuPool.env(device) == {}
     pool.release(device)
+
+
+# How a user sizes JAX's and TensorFlow's GPU memory; None: not set (tests.helpers.flagrun)
+NO_MEMORY_SETTINGS = dict.fromkeys(
+    ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+     "XLA_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR", "TF_FORCE_GPU_ALLOW_GROWTH")
+)  # fmt: skip
+
+
+def test_trials_that_may_share_a_gpu_take_memory_as_they_need_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in NO_MEMORY_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    assert not GpuPool(["0", "1"], slots=2).shared
+    assert not GpuPool([], slots=4).shared
+    pool = GpuPool(["0"], slots=2)
+    assert pool.shared
+    assert GpuPool.env("0", pool.shared) == {"CUDA_VISIBLE_DEVICES": "0", **SHARED_GPU_ENV}
+    assert GpuPool.env("0") == {"CUDA_VISIBLE_DEVICES": "0"}
+
+
+def test_a_framework_whose_gpu_memory_the_user_sized_is_left_as_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", ".3")
+    assert GpuPool.env("0", shared=True) == {
+        "CUDA_VISIBLE_DEVICES": "0",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+    }
 
 
 # Each trial says which GPU it was given and what torch sees there, after real work on it.
@@ -116,3 +150,39 @@ def test_gpus_given_cap_the_trials_running_at_once(tmp_path: Path) -> None:
     assert "1 GPU given with --gpus" in done.stderr + done.stdout
     seen = [json.loads(path.read_text()) for path in only_job(project).rglob("seen.json")]
     assert [trial["cvd"] for trial in seen] == [GPUS[0]] * 2
+
+
+# Two JAX trials hold one GPU at once: each allocates and keeps an array while the other
+# starts. By default each JAX process takes 75% of the GPU's memory at its first
+# operation: on an H200 with JAX 0.11 the second one's preallocation failed
+# (CUDA_ERROR_OUT_OF_MEMORY for 104.85 GiB), and JAX backed off to smaller sizes, logging
+# every failure, with what the first left it.
+JAX_TRIAL = textwrap.dedent(
+    """
+    import time
+    import jax.numpy as jnp
+    from flagrun import flags, flag_numeric, log_metrics
+
+    FLAGS = flags(flag_numeric("x", 0.5))
+    held = jnp.ones((1024, 1024, 256))  # 1 GiB
+    time.sleep(8)
+    log_metrics({"val_acc": FLAGS.x + float(held[0, 0, 0]) - 1}, step=0)
+    """
+)
+
+
+@pytest.mark.slow
+@needs_gpu
+@needs_jax
+def test_jax_trials_sharing_one_gpu_both_run(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "project",
+        JAX_TRIAL,
+        tuning_yaml(maxTrials=2, maxParallelTrials=2 * len(GPUS)),
+    )
+    done = flagrun(project, "tune", "--config", "tuning.yml", env=NO_MEMORY_SETTINGS, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = trials_json(project)["trials"]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 2, done.stdout[-3000:]
+    for log in only_job(project).rglob("output.log"):
+        assert "CUDA_ERROR_OUT_OF_MEMORY" not in log.read_text(errors="replace"), log

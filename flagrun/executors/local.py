@@ -51,14 +51,15 @@ class LocalTrial:
 
 
 class LocalExecutor:
-    """Runs each trial as a child process; ``gpus`` are shared out among running trials."""
+    """Runs each trial as a child process; ``gpus`` are shared out among the ``slots``
+    trials that may run at once."""
 
-    def __init__(self, gpus: Sequence[str] = ()) -> None:
-        self.gpus = GpuPool(list(gpus))
+    def __init__(self, gpus: Sequence[str] = (), slots: int = 1) -> None:
+        self.gpus = GpuPool(list(gpus), slots)
 
     def start(self, spec: runner.RunSpec) -> LocalTrial:
         gpu = self.gpus.acquire()
-        spec.env = {**spec.env, **GpuPool.env(gpu)}
+        spec.env = {**spec.env, **GpuPool.env(gpu, self.gpus.shared)}
         try:
             handle = runner.start(spec)
         except BaseException:

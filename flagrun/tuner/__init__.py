@@ -73,7 +73,7 @@ def tune(
         executor: Executor
         if connection is None:
             job.record.cluster = None
-            executor = LocalExecutor(gpus)
+            executor = LocalExecutor(gpus, slots=job.spec.max_parallel_trials)
         else:
             executor = _dask_executor(connection, job, request, progress)
         return Tuner(job, executor, progress).run()
