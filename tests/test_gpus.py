@@ -118,16 +118,21 @@ ON_ITS_GPU = textwrap.dedent(
 )
 
 
+def tune_on_gpus(
+    tmp_path: Path, train: str, tuning: str, *args: str, env: dict[str, str | None] | None = None
+) -> tuple[Path, str]:
+    """A job of ``train`` tuned here to its end: its project folder, and what it said."""
+    project = make_project(tmp_path / "project", train, tuning)
+    done = flagrun(project, "tune", "--config", "tuning.yml", *args, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return project, done.stdout + done.stderr
+
+
 @pytest.mark.slow
 @needs_gpu
 @needs_torch
 def test_each_trial_of_a_job_runs_on_the_one_gpu_it_was_given(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path / "project", ON_ITS_GPU, tuning_yaml(maxTrials=3, maxParallelTrials=2)
-    )
-    done = flagrun(project, "tune", "--config", "tuning.yml", timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-
+    project, _ = tune_on_gpus(tmp_path, ON_ITS_GPU, tuning_yaml(maxTrials=3, maxParallelTrials=2))
     seen = [json.loads(path.read_text()) for path in only_job(project).rglob("seen.json")]
     assert len(seen) == 3
     for trial in seen:
@@ -139,15 +144,9 @@ def test_each_trial_of_a_job_runs_on_the_one_gpu_it_was_given(tmp_path: Path) ->
 @needs_gpu
 @needs_torch
 def test_gpus_given_cap_the_trials_running_at_once(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path / "project",
-        ON_ITS_GPU,
-        tuning_yaml(maxTrials=2, maxParallelTrials=len(GPUS) + 1),
-    )
-    done = flagrun(project, "tune", "--config", "tuning.yml", "--gpus", GPUS[0], timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    assert "1 GPU given with --gpus" in done.stderr + done.stdout
+    tuning = tuning_yaml(maxTrials=2, maxParallelTrials=len(GPUS) + 1)
+    project, said = tune_on_gpus(tmp_path, ON_ITS_GPU, tuning, "--gpus", GPUS[0])
+    assert "1 GPU given with --gpus" in said
     seen = [json.loads(path.read_text()) for path in only_job(project).rglob("seen.json")]
     assert [trial["cvd"] for trial in seen] == [GPUS[0]] * 2
 
@@ -175,14 +174,9 @@ JAX_TRIAL = textwrap.dedent(
 @needs_gpu
 @needs_jax
 def test_jax_trials_sharing_one_gpu_both_run(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path / "project",
-        JAX_TRIAL,
-        tuning_yaml(maxTrials=2, maxParallelTrials=2 * len(GPUS)),
-    )
-    done = flagrun(project, "tune", "--config", "tuning.yml", env=NO_MEMORY_SETTINGS, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    tuning = tuning_yaml(maxTrials=2, maxParallelTrials=2 * len(GPUS))
+    project, said = tune_on_gpus(tmp_path, JAX_TRIAL, tuning, env=NO_MEMORY_SETTINGS)
     trials = trials_json(project)["trials"]
-    assert [t["state"] for t in trials] == ["COMPLETE"] * 2, done.stdout[-3000:]
+    assert [t["state"] for t in trials] == ["COMPLETE"] * 2, said[-3000:]
     for log in only_job(project).rglob("output.log"):
         assert "CUDA_ERROR_OUT_OF_MEMORY" not in log.read_text(errors="replace"), log

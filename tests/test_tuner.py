@@ -525,19 +525,39 @@ def test_a_trial_that_cannot_finish_within_its_timeout_is_stopped_at_once(projec
     assert record["duration"] < 5  # stopped before the timeout would have cut it
 
 
-# As on a GPU: 3 s of start-up (imports, compiling), then 20 quick epochs, ~4 s in all.
+# As on a GPU: seconds of start-up (imports, compiling), then 20 quick epochs. The
+# start-up in seconds for x=0.3, 0.4 and 0.5; PACED: each epoch says how far it is
+# through its batches, as Keras does under capture.
 STARTUP_TRAIN = textwrap.dedent(
     """
     import time
-    from flagrun import flags, flag_numeric, log_metrics
+    from flagrun import flags, flag_numeric, log_metrics, record_progress
 
     FLAGS = flags(flag_numeric("x", 0.3))
-    time.sleep(3)
+    time.sleep(STARTUP[FLAGS.x])
     for epoch in range(20):
-        time.sleep(0.05)
+        for batch in range(5):
+            time.sleep(0.01)
+            if PACED:
+                record_progress(epoch, batch + 1, 5, 20)
         log_metrics({"val_acc": FLAGS.x + 0.01 * epoch}, step=epoch)
     """
 )
+
+
+def tune_startup(project: Path, startup: dict[float, float], paced: bool) -> list[str]:
+    """The states of the three trials of a job of STARTUP_TRAIN, one at a time, with
+    trialTimeout 10 s and early stopping on (the pace stop)."""
+    (project / "startup.py").write_text(f"PACED = {paced}\nSTARTUP = {startup}\n{STARTUP_TRAIN}")
+    (project / "tuning.yml").write_text(
+        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=10,
+                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
+                    params=[{"parameterName": "x", "type": "DISCRETE",
+                             "discreteValues": list(startup)}])
+    )  # fmt: skip
+    done = flagrun(project, "tune", "startup.py", "--config", "tuning.yml", "--progress", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [t["state"] for t in trials_json(project)["trials"]]
 
 
 @pytest.mark.slow
@@ -548,35 +568,8 @@ def test_a_trial_slow_to_start_and_quick_an_epoch_is_not_stopped_for_its_start_u
     # projected to need 20 s, past trialTimeout 10 s: every trial after the first was
     # stopped (on a GPU, every trial of a 27-epoch job at 6.5 s). The first trial's own
     # start-up, kept on it, is no longer counted into every epoch.
-    (project / "startup.py").write_text(STARTUP_TRAIN)
-    (project / "tuning.yml").write_text(
-        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=10,
-                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
-                    params=[{"parameterName": "x", "type": "DISCRETE",
-                             "discreteValues": [0.3, 0.4, 0.5]}])
-    )  # fmt: skip
-    done = flagrun(project, "tune", "startup.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    trials = trials_json(project)["trials"]
-    assert [t["state"] for t in trials] == ["COMPLETE"] * 3, [t.get("reason") for t in trials]
-
-
-# Keras under capture on a GPU: x=0.3 starts in 1 s, the others in 4 s (a bigger model to
-# compile), then 20 quick epochs, each saying how far it is through its batches.
-PACED_STARTUP_TRAIN = textwrap.dedent(
-    """
-    import time
-    from flagrun import flags, flag_numeric, log_metrics, record_progress
-
-    FLAGS = flags(flag_numeric("x", 0.3))
-    time.sleep(1 if FLAGS.x == 0.3 else 4)
-    for epoch in range(20):
-        for batch in range(5):
-            time.sleep(0.01)
-            record_progress(epoch, batch + 1, 5, 20)
-        log_metrics({"val_acc": FLAGS.x + 0.01 * epoch}, step=epoch)
-    """
-)
+    states = tune_startup(project, {0.3: 3, 0.4: 3, 0.5: 3}, paced=False)
+    assert states == ["COMPLETE"] * 3
 
 
 @pytest.mark.slow
@@ -587,17 +580,8 @@ def test_a_trial_that_says_its_progress_is_not_stopped_before_its_training_began
     # projected from it to need 2.5 + 19 * 1.2 s, past trialTimeout 10 s, still starting.
     # In a job whose trials say their progress, the time run projects nothing until the
     # trial's own first reading says when its training began.
-    (project / "startup.py").write_text(PACED_STARTUP_TRAIN)
-    (project / "tuning.yml").write_text(
-        tuning_yaml(maxTrials=3, maxParallelTrials=1, algorithm="GRID_SEARCH", trialTimeout=10,
-                    enableTrialEarlyStopping=True, earlyStopping={"pruner": "none"},
-                    params=[{"parameterName": "x", "type": "DISCRETE",
-                             "discreteValues": [0.3, 0.4, 0.5]}])
-    )  # fmt: skip
-    done = flagrun(project, "tune", "startup.py", "--config", "tuning.yml", "--progress", "plain")
-    assert done.returncode == 0, done.stdout + done.stderr
-    trials = trials_json(project)["trials"]
-    assert [t["state"] for t in trials] == ["COMPLETE"] * 3
+    states = tune_startup(project, {0.3: 1, 0.4: 4, 0.5: 4}, paced=True)
+    assert states == ["COMPLETE"] * 3
 
 
 # x=0.3 takes 6 s an epoch, 12 s in all; x=0.9, beside it, 20 s an epoch, 40 s in all.
