@@ -1,10 +1,12 @@
 """GPU slots: give each running trial its own ``CUDA_VISIBLE_DEVICES``.
 
 With no GPU nothing changes: trials get no ``CUDA_VISIBLE_DEVICES`` at all. When a job
-runs more trials at once than there are GPUs, trials share them, and two frameworks would
-fail a second trial on a GPU by default: JAX takes 75% of a GPU's memory at its first
-operation, TensorFlow all of it. Trials that may share a GPU are then told to take memory
-as they need it (``SHARED_GPU_ENV``), unless the user set how that framework sizes it.
+runs more trials at once than there are GPUs, trials share them, and by default two
+frameworks leave a second trial on a GPU little or nothing: JAX takes 75% of a GPU's
+memory at its first operation (on an H200 the second JAX process's preallocation failed
+for memory, and it backed off, logging each failure), TensorFlow all of it. Trials that
+may share a GPU are then told to take memory as they need it (``SHARED_GPU_ENV``), unless
+the user set how that framework sizes it.
 """
 
 from __future__ import annotations
