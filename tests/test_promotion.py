@@ -77,7 +77,8 @@ def test_when_minimizing_the_lowest_values_are_the_best() -> None:
 
 # Each trial's quality is set by its id (trials run one at a time: 1 best, then worse),
 # whatever x is; the script keeps its epoch and quality in its checkpoint folder and
-# restarts after that epoch, as the checkpoint contract asks.
+# restarts after that epoch, as the checkpoint contract asks. It writes the state whole
+# (a pause's SIGTERM mid-write left half a file, and the promoted trial failed on it).
 RESUMABLE_TRAIN = textwrap.dedent(
     """
     import json, os, time
@@ -92,7 +93,9 @@ RESUMABLE_TRAIN = textwrap.dedent(
     for epoch in range(state["epoch"] + 1, 8):
         time.sleep(0.3)
         log_metrics({"val_acc": state["q"] * (epoch + 1) / 8}, step=epoch)
-        state_file.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+        part = state_file.with_name("state.json.part")
+        part.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+        os.replace(part, state_file)
     """
 )
 
@@ -140,7 +143,9 @@ HANGS_ONCE_TRAIN = textwrap.dedent(
         if epoch == 2 and not resumed and state["q"] == 0.9:
             time.sleep(120)
         log_metrics({"val_acc": state["q"] * (epoch + 1) / 4}, step=epoch)
-        state_file.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+        part = state_file.with_name("state.json.part")
+        part.write_text(json.dumps({"epoch": epoch, "q": state["q"]}))
+        os.replace(part, state_file)
     """
 )
 
