@@ -478,7 +478,7 @@ class Tuner:
         the compute it took is not lost (stopped by its pace, and promoted at once for
         being among the best, it would start again and again)."""
         self._current_tally()  # a shared study's finished trials say how many points
-        epoch_time = active.read_epoch_time()
+        epoch_time = active.read_epoch_time()  # first: it notes when training began
         reason = overrun.overrun_reason(
             active.series,
             active.started_at,

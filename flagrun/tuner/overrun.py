@@ -50,21 +50,24 @@ MARGIN = 1.1  # a trial is stopped when its projection passes the timeout by 10%
 
 def expected_points(trials: Iterable[optuna.trial.FrozenTrial]) -> int:
     """The most points of the objective any finished trial wrote (0 when none finished)."""
-    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
-    return max((int(t.user_attrs.get(POINTS_ATTR, 0)) for t in done), default=0)
+    return max((int(t.user_attrs.get(POINTS_ATTR, 0)) for t in _finished(trials)), default=0)
 
 
 def expected_startup(trials: Iterable[optuna.trial.FrozenTrial]) -> float:
     """The longest start-up any finished trial had (0 when none says)."""
-    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
-    return max((float(t.user_attrs.get(STARTUP_ATTR, 0.0)) for t in done), default=0.0)
+    startups = (float(t.user_attrs.get(STARTUP_ATTR, 0.0)) for t in _finished(trials))
+    return max(startups, default=0.0)
 
 
 def job_paced(trials: Iterable[optuna.trial.FrozenTrial]) -> bool:
     """Whether a finished trial said how far it was through its epochs: then so will the
     others, once their training begins."""
-    done = (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
-    return any(t.user_attrs.get(PACED_ATTR) for t in done)
+    return any(t.user_attrs.get(PACED_ATTR) for t in _finished(trials))
+
+
+def _finished(trials: Iterable[optuna.trial.FrozenTrial]) -> Iterable[optuna.trial.FrozenTrial]:
+    """The COMPLETE trials: what a trial that runs to its end does is read off them."""
+    return (t for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
 
 
 def startup_seconds(series: Sequence[Scalar], started_at: float) -> float | None:
@@ -126,11 +129,11 @@ def _by_points(
     if expected <= 0 or remaining <= 0:
         return None
     times = _own_times(series, started_at)
-    if not times and startup is None:
-        return None
     if not times:  # its first epoch takes no less than the time it has run past start-up
+        if startup is None:
+            return None
         ran = now - started_at
-        return ran + (remaining - 1) * max(0.0, ran - (startup or 0.0))
+        return ran + (remaining - 1) * max(0.0, ran - startup)
     if len(times) == 1:
         return times[0] + remaining * max(0.0, times[0] - (startup or 0.0))
     pace = (times[-1] - times[0]) / (len(times) - 1)
